@@ -1,0 +1,23 @@
+// The `moe` subcommands: each lives in its own file and is listed once in main.cpp.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace moe::cli {
+
+// Parses argv with `app` and runs `body`, turning every failure into one line on stderr:
+// bad flags and usage errors exit 2, other errors (bad files, ...) exit 1; --help prints help and exits 0.
+int run_command(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+
+using CommandFn = int (*)(int argc, char** argv);
+struct Command {
+  const char* name;
+  CommandFn fn;
+  const char* summary;
+};
+
+// Subcommand entry points (argv[0] is the subcommand name).
+
+}  // namespace moe::cli

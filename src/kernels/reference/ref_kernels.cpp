@@ -1,0 +1,89 @@
+// Scalar reference kernels: the oracle for the SIMD ones. They follow llama.cpp's CPU arithmetic where it
+// matters for parity (activations converted to the weight's dot format, softmax sums in double).
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "core/quant.h"
+#include "kernels/kernels.h"
+
+namespace moe {
+namespace {
+
+void ref_quantize_rows(DType vt, const float* x, int64_t ldx, int64_t n, int64_t k, uint8_t* out,
+                       size_t out_stride) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = x + t * ldx;
+    uint8_t* dst = out + t * out_stride;
+    if (vt == DType::F32) std::memcpy(dst, row, static_cast<size_t>(k) * sizeof(float));
+    else quantize_row(vt, row, dst, k);
+  }
+}
+
+void ref_gemm(DType wt, const uint8_t* w, size_t w_stride, int64_t r0, int64_t r1, int64_t k, const uint8_t* x,
+              size_t x_stride, int64_t n, float* y, int64_t ldy) {
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t r = r0; r < r1; ++r) y[t * ldy + r] = vec_dot(wt, k, w + r * w_stride, x + t * x_stride);
+}
+
+void ref_rms_norm(const float* x, const float* w, float eps, int64_t n, float* y) {
+  // ggml accumulates the sum of squares in ggml_float (double).
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) y[i] = w ? x[i] * scale * w[i] : x[i] * scale;
+}
+
+void ref_softmax(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void ref_swiglu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void ref_attention(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_kv, int64_t head_dim,
+                   float scale, float* scratch, float* out) {
+  for (int64_t j = 0; j < n_kv; ++j) {
+    const float* kj = k + j * kv_stride;
+    float s = 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) s += q[d] * kj[d];
+    scratch[j] = s * scale;
+  }
+  ref_softmax(scratch, n_kv);
+  for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
+  for (int64_t j = 0; j < n_kv; ++j) {
+    const float* vj = v + j * kv_stride;
+    const float p = scratch[j];
+    for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vj[d];
+  }
+}
+
+}  // namespace
+
+const KernelSet& reference_kernels() {
+  static const KernelSet set = {"ref", ref_quantize_rows, ref_gemm, ref_rms_norm, ref_softmax, ref_swiglu,
+                                ref_attention};
+  return set;
+}
+
+const KernelSet& kernels_by_name(const char* name) {
+  std::string n = name;
+  if (n == "ref" || n == "reference") return reference_kernels();
+  if (n == "simd" || n == "auto") return simd_kernels();
+  throw UsageError("unknown kernel set '" + n + "' (expected ref or simd)");
+}
+
+}  // namespace moe

@@ -1,0 +1,65 @@
+// Model hyperparameters, read once from GGUF metadata and validated; passed by const reference everywhere.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moe {
+
+class GgufFile;
+
+enum class RopeType { Norm, Neox };        // Norm: rotate pairs (2i, 2i+1); Neox: pairs (i, i + n_rot/2)
+enum class QkNorm { None, PerHead, Full };  // RMSNorm of q and k: per head (Qwen3) or over all heads (OLMoE)
+enum class Gating { Softmax, Sigmoid };     // router scores from logits
+
+// How a router turns logits into expert ids and weights. Stored explicitly per model, never hard-coded in
+// the kernel: softmax/sigmoid, renormalise the k weights or not, scale them, optional group-limited top-k.
+struct RouterSpec {
+  Gating gating = Gating::Softmax;
+  bool norm_topk = true;       // renormalise the selected weights to sum to 1
+  float weights_scale = 1.0f;  // multiplied into the k weights (routed_scaling_factor)
+  int n_group = 1;             // group-limited routing (DeepSeek-V3): experts in n_group groups,
+  int n_group_used = 1;        //   only the best n_group_used groups are eligible
+  int n_null = 0;              // AdaMoE null experts after the real ones: selectable, zero output
+};
+
+struct ModelConfig {
+  std::string arch;  // general.architecture
+  std::string name;  // general.name (may be empty)
+  int n_layer = 0;
+  int n_embd = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;    // key/query head size
+  int head_dim_v = 0;  // value head size
+  int n_rot = 0;       // rotary dimensions per head
+  int n_vocab = 0;
+  int n_ctx_train = 0;
+  float rms_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear rope scaling factor
+  RopeType rope_type = RopeType::Norm;
+  float attn_scale = 0.0f;  // 0: 1/sqrt(head_dim)
+  QkNorm qk_norm = QkNorm::None;
+  float clamp_kqv = 0.0f;   // OLMoE clip_qkv; 0 = off
+
+  int n_ff = 0;             // dense FFN width (dense layers)
+  int n_expert = 0;         // routed experts per MoE layer
+  int n_expert_used = 0;    // top-k
+  int n_ff_exp = 0;         // routed expert FFN width
+  int n_ff_shexp = 0;       // shared expert FFN width (0: none)
+  bool shared_expert_gate = false;  // Qwen2-MoE: shared expert output scaled by sigmoid(w·x)
+  RouterSpec router;
+  std::vector<bool> layer_is_moe;   // per layer: MoE FFN or dense FFN
+
+  bool tied_output = false;  // output head reuses token_embd
+
+  int n_moe_layers() const;
+  std::string describe() const;  // one-paragraph summary for logs
+};
+
+// Reads the hparams every architecture shares ({arch}.block_count, embedding_length, attention.*, rope.*,
+// expert_*). Architecture files then fill in their own defaults and checks.
+ModelConfig read_common_config(const GgufFile& f);
+
+}  // namespace moe

@@ -1,0 +1,65 @@
+#include "model/model.h"
+
+#include "core/error.h"
+#include "model/weights.h"
+
+namespace moe {
+
+// Defined in the architecture files.
+extern const Architecture kArchQwen3Moe;
+extern const Architecture kArchQwen2Moe;
+extern const Architecture kArchOlmoe;
+extern const Architecture kArchLlama;
+
+static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe, &kArchLlama};
+
+const Architecture* find_architecture(const std::string& name) {
+  for (const Architecture* a : kArchitectures)
+    if (name == a->name) return a;
+  return nullptr;
+}
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> v;
+  for (const Architecture* a : kArchitectures) v.emplace_back(a->name);
+  return v;
+}
+
+std::unique_ptr<Model> Model::load(const std::string& path) {
+  std::unique_ptr<Model> m(new Model());
+  m->file_ = std::make_unique<GgufFile>(path);
+  const GgufFile& f = *m->file_;
+  ModelConfig cfg = read_common_config(f);
+  m->arch_ = find_architecture(cfg.arch);
+  if (!m->arch_) {
+    std::string list;
+    for (const auto& n : supported_architectures()) list += (list.empty() ? "" : ", ") + n;
+    throw FormatError(path + ": unknown architecture '" + cfg.arch + "' (supported: " + list + ")");
+  }
+  m->arch_->configure(f, cfg);
+
+  TensorBinder b(f);
+  const GgufTensorInfo* emb = f.tensor("token_embd.weight");
+  if (!emb) throw FormatError(path + ": missing tensor 'token_embd.weight'");
+  if (emb->n_dims != 2 || emb->ne[0] != cfg.n_embd)
+    throw FormatError(path + ": tensor 'token_embd.weight' has shape " + emb->shape_string() +
+                      ", expected [" + std::to_string(cfg.n_embd) + ", n_vocab]");
+  cfg.n_vocab = static_cast<int>(emb->ne[1]);
+  if (auto toks = f.find("tokenizer.ggml.tokens"); toks && toks->array_size() != static_cast<size_t>(cfg.n_vocab))
+    throw FormatError(path + ": tokenizer has " + std::to_string(toks->array_size()) + " tokens but token_embd has " +
+                      std::to_string(cfg.n_vocab) + " rows");
+  m->tok_embd = b.mat("token_embd.weight", cfg.n_embd, cfg.n_vocab);
+  m->output_norm = b.vec("output_norm.weight", cfg.n_embd);
+  m->output = b.mat("output.weight", cfg.n_embd, cfg.n_vocab, false);
+  cfg.tied_output = !m->output.present();
+  if (cfg.tied_output) m->output = m->tok_embd;
+  m->rope_freqs = b.vec("rope_freqs.weight", cfg.n_rot / 2, false);
+
+  m->layers.resize(static_cast<size_t>(cfg.n_layer));
+  for (int il = 0; il < cfg.n_layer; ++il) m->arch_->bind_layer(b, cfg, il, m->layers[static_cast<size_t>(il)]);
+  b.check_all_used();
+  m->cfg_ = std::move(cfg);
+  return m;
+}
+
+}  // namespace moe

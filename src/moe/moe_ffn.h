@@ -1,0 +1,68 @@
+// The MoE feed-forward layer as explicit, separately testable steps:
+// router matmul -> route each token -> group assignments by expert -> per-expert SwiGLU GEMMs on the
+// gathered rows, tiled (expert, row block) across threads -> weighted sum back per token, in slot order.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor_view.h"
+#include "model/config.h"
+#include "moe/dispatch.h"
+#include "moe/router.h"
+#include "ops/exec.h"
+
+namespace moe {
+
+struct MoeWeights {
+  Mat router;            // [n_expert (+ n_null) rows, n_embd cols]
+  Vec selection_bias;    // optional [n_expert]: added to scores for selection only
+  ExpertMats gate, up;   // [n_expert][n_ff rows, n_embd cols]
+  ExpertMats down;       // [n_expert][n_embd rows, n_ff cols]
+};
+
+// What one layer's routing decided for a batch; handed to observers (profiling, traces) before experts run.
+struct RoutingEvent {
+  int layer = 0;
+  int n_tokens = 0;
+  int n_expert = 0;         // routed experts (null experts excluded)
+  int n_total = 0;          // n_expert + null experts: row length of logits/probs
+  const float* logits;      // [n_tokens][n_total] raw router logits
+  const float* probs;       // [n_tokens][n_total] gating probabilities
+  const int32_t* ids;       // [n_tokens][slot_stride] selected ids, best first
+  const float* weights;     // [n_tokens][slot_stride]
+  const int32_t* n_used;    // [n_tokens] valid slots per token
+  int slot_stride = 0;
+};
+
+class RoutingObserver {
+ public:
+  virtual ~RoutingObserver() = default;
+  virtual void on_route(const RoutingEvent& ev) = 0;
+};
+
+// Buffers for one MoE layer call, allocated once for the largest batch and the largest expert count.
+struct MoeScratch {
+  int max_tokens = 0, slot_stride = 0, n_total = 0;
+  std::vector<float> logits, probs, weights, route_scratch;
+  std::vector<int32_t> ids, n_used, slot_row;
+  DispatchPlan plan;
+  std::vector<uint8_t> xq, xg, hq;       // quantized activations: all tokens, gathered rows, hidden rows
+  std::vector<uint8_t> xq_up, xg_up;     // only when up wants another dot format than gate
+  std::vector<float> gate_out, up_out, down_out;
+  std::vector<int32_t> tiles;            // (expert, row start) pairs
+  void reserve(const ModelConfig& cfg, const MoeWeights& w, int max_tokens, int max_k);
+};
+
+// y[t] = sum over the token's selected experts of weight * expert(xn[t]) (null experts add nothing).
+// xn, y: [n_tokens][n_embd]. y is overwritten.
+void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec, int model_k,
+                     const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
+                     MoeScratch& s, RoutingObserver* observer);
+
+// Dense SwiGLU FFN: y = down(silu(gate x) * up x), for shared experts and dense layers.
+// scratch must hold what ffn_scratch_bytes() says.
+size_t ffn_scratch_bytes(const Mat& gate, const Mat& down, int n_tokens);
+void ffn_forward(const Exec& ex, const Mat& gate, const Mat& up, const Mat& down, const float* xn, int n_tokens,
+                 float* y, uint8_t* scratch);
+
+}  // namespace moe

@@ -24,6 +24,7 @@ struct BlockQ4_1 { uint16_t d, m; uint8_t qs[kQK / 2]; };
 struct BlockQ5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
 struct BlockQ5_1 { uint16_t d, m; uint8_t qh[4]; uint8_t qs[kQK / 2]; };
 struct BlockQ8_0 { uint16_t d; int8_t qs[kQK]; };
+struct BlockQ8_1 { uint16_t d, s; int8_t qs[kQK]; };  // s = d * sum(qs), the activation side of Q4_1/Q5_1 dots
 struct BlockQ2_K { uint8_t scales[kQKK / 16]; uint8_t qs[kQKK / 4]; uint16_t d, dmin; };
 struct BlockQ3_K { uint8_t hmask[kQKK / 8]; uint8_t qs[kQKK / 4]; uint8_t scales[12]; uint16_t d; };
 struct BlockQ4_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[kQKK / 2]; };
@@ -40,12 +41,19 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 // so that activation quantization, and therefore logits, match it.
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
+// As quantize_row, but bit-identical to ggml's quantize_row_*_ref, which is what llama-quantize writes when it
+// has no importance matrix. Differs from quantize_row only for Q8_0 and Q8_1: the scalar reference multiplies by
+// 1/d and rounds half away from zero, the x86 activation path multiplies by 127/amax and rounds half to even.
+void quantize_row_ggml_ref(DType t, const float* src, void* dst, int64_t n);
+
 // The format activations are converted to before a dot product with weights of type `weight`
-// (Q8_0 for the 32-wide formats, Q8_K for K formats, F16 for F16, BF16 for BF16, F32 for F32).
+// (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1/Q8_1 as in ggml, Q8_K for K formats, F16 for F16, BF16 for BF16,
+// F32 for F32).
 DType vec_dot_type(DType weight);
 
 // Dot product of n elements: a weight row of type `weight` with an activation row already in
-// vec_dot_type(weight). Integer arithmetic inside blocks, float across blocks, as ggml does.
+// vec_dot_type(weight). Integer arithmetic inside blocks, float across blocks, as ggml does. F32/F16/BF16 multiply
+// in float and sum in double, like ggml's scalar ggml_vec_dot_f32/f16/bf16.
 float vec_dot(DType weight, int64_t n, const void* w_row, const void* act_row);
 
 }  // namespace moe

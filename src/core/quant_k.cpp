@@ -1,0 +1,659 @@
+// The K formats (super-blocks of 256 with 16 or 8 sub-block scales): layout and arithmetic of ggml's
+// ggml-quants.c (dequantize_row_*, quantize_row_*_ref with make_qkx2_quants / make_q3_quants / make_qx_quants)
+// and of the Q8_K activation dots in ggml-cpu/quants.c. Each format is first unpacked to plain integers
+// (quant per element, scale and min per sub-block); dequantization and dots are then written once on those.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/quant_ref.h"
+
+namespace moe::qref {
+namespace {
+
+constexpr float kGroupMaxEps = 1e-15f;  // ggml's GROUP_MAX_EPS: smaller groups count as all zero
+
+// A super-block as integers: element k is (q[k] - offset) * scale[k / sub] (- min[k / sub] for the formats
+// with mins), with the float factors d (and dmin) of the block.
+struct Unpacked {
+  int8_t q[kQKK];
+  int scale[16];
+  int min[16];
+};
+
+// ---- unpacking: element k of the super-block -> its integer quant and its sub-block's scale/min ----
+
+// Q2_K and Q3_K share the 2-bit layout: k = 128h + 32j + l keeps bits 2j..2j+1 of qs[32h + l].
+inline int q2_bits(const uint8_t* qs, int k) { return (qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3; }
+
+void unpack_q2_K(const BlockQ2_K& b, Unpacked* u) {
+  for (int k = 0; k < kQKK; ++k) u->q[k] = static_cast<int8_t>(q2_bits(b.qs, k));
+  for (int j = 0; j < 16; ++j) {
+    u->scale[j] = b.scales[j] & 0xF;
+    u->min[j] = b.scales[j] >> 4;
+  }
+}
+
+// Q3_K: the third bit of element k = 128h + 32j + l is bit 4h + j of hmask[l]; a clear bit means "minus 4".
+// The 16 six-bit scales: low nibbles in bytes 0..7, high 2-bit pairs in bytes 8..11, stored with +32.
+void unpack_q3_K(const BlockQ3_K& b, Unpacked* u) {
+  for (int k = 0; k < kQKK; ++k) {
+    const int hbit = (b.hmask[k % 32] >> (k / 32)) & 1;
+    u->q[k] = static_cast<int8_t>(q2_bits(b.qs, k) - (hbit ? 0 : 4));
+  }
+  for (int j = 0; j < 16; ++j) {
+    const int lo = j < 8 ? (b.scales[j] & 0xF) : (b.scales[j - 8] >> 4);
+    const int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+    u->scale[j] = (lo | (hi << 4)) - 32;
+    u->min[j] = 0;
+  }
+}
+
+// Q4_K and Q5_K: element k = 64g + 32t + l is nibble t of qs[32g + l]; 8 sub-blocks of 32 with 6-bit scale and min.
+template <class Block>
+void unpack_k4_scales(const Block& b, Unpacked* u) {
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    k4_scale_min(j, b.scales, &sc, &m);
+    u->scale[j] = sc;
+    u->min[j] = m;
+  }
+}
+
+inline int k4_nibble(const uint8_t* qs, int k) {
+  const uint8_t byte = qs[32 * (k / 64) + k % 32];
+  return (k % 64) < 32 ? (byte & 0xF) : (byte >> 4);
+}
+
+void unpack_q4_K(const BlockQ4_K& b, Unpacked* u) {
+  for (int k = 0; k < kQKK; ++k) u->q[k] = static_cast<int8_t>(k4_nibble(b.qs, k));
+  unpack_k4_scales(b, u);
+}
+
+// Q5_K: the fifth bit of element k is bit k / 32 of qh[k % 32].
+void unpack_q5_K(const BlockQ5_K& b, Unpacked* u) {
+  for (int k = 0; k < kQKK; ++k) {
+    const int hbit = (b.qh[k % 32] >> (k / 32)) & 1;
+    u->q[k] = static_cast<int8_t>(k4_nibble(b.qs, k) | (hbit << 4));
+  }
+  unpack_k4_scales(b, u);
+}
+
+// Q6_K: element k = 128h + 32t + l: low nibble from ql[64h + 32(t&1) + l] (low half for t < 2), high two bits
+// are bits 2t..2t+1 of qh[32h + l]; stored with +32. 16 signed 8-bit scales.
+void unpack_q6_K(const BlockQ6_K& b, Unpacked* u) {
+  for (int k = 0; k < kQKK; ++k) {
+    const int h = k / 128, t = (k % 128) / 32, l = k % 32;
+    const uint8_t lbyte = b.ql[64 * h + 32 * (t & 1) + l];
+    const int lo = t < 2 ? (lbyte & 0xF) : (lbyte >> 4);
+    const int hi = (b.qh[32 * h + l] >> (2 * t)) & 3;
+    u->q[k] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+  }
+  for (int j = 0; j < 16; ++j) {
+    u->scale[j] = b.scales[j];
+    u->min[j] = 0;
+  }
+}
+
+// ---- packing (the inverse of the above), from levels L already offset to be non-negative ----
+
+void pack_2bit(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < kQKK; j += 128)
+    for (int l = 0; l < 32; ++l)
+      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+void pack_nibbles(const uint8_t* L, uint8_t* qs) {  // Q4_K / Q5_K low nibbles
+  for (int j = 0; j < kQKK; j += 64)
+    for (int l = 0; l < 32; ++l) qs[j / 2 + l] = static_cast<uint8_t>((L[j + l] & 0xF) | ((L[j + l + 32] & 0xF) << 4));
+}
+
+// Scales and mins of Q4_K/Q5_K, 6 bits each, 8 of each into 12 bytes.
+void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
+  std::memset(scales, 0, 12);
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      scales[j] = ls[j];
+      scales[j + 4] = lm[j];
+    } else {
+      scales[j + 4] = static_cast<uint8_t>((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+      scales[j - 4] |= static_cast<uint8_t>((ls[j] >> 4) << 6);
+      scales[j] |= static_cast<uint8_t>((lm[j] >> 4) << 6);
+    }
+  }
+}
+
+// ---- ggml's scale search helpers ----
+
+// Scale and min for asymmetric levels 0..nmax of n values, minimising the weighted error: a grid of nstep+1
+// trial scales around nmax/(max-min), each refined by weighted least squares. Returns the scale; *the_min
+// receives -min (so the min is stored as a positive number).
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+  float min = x[0], max = x[0];
+  float sum_w = weights[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    const float w = weights[i];
+    sum_w += w;
+    sum_x += w * x[i];
+  }
+  if (min > 0) min = 0;
+  if (max == min) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    *the_min = -min;
+    return 0.f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    float diff = scale * L[i] + min - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    best_error += weights[i] * diff;
+  }
+  if (nstep < 1) {
+    *the_min = -min;
+    return scale;
+  }
+  for (int is = 0; is <= nstep; ++is) {
+    iscale = (rmin + rdelta * is + nmax) / (max - min);
+    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * (x[i] - min));
+      l = std::max(0, std::min(nmax, l));
+      Laux[i] = static_cast<uint8_t>(l);
+      const float w = weights[i];
+      sum_l += w * l;
+      sum_l2 += w * l * l;
+      sum_xl += w * l * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    if (D > 0) {
+      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+      if (this_min > 0) {
+        this_min = 0;
+        this_scale = sum_xl / sum_l2;
+      }
+      float cur_error = 0;
+      for (int i = 0; i < n; ++i) {
+        float diff = this_scale * Laux[i] + this_min - x[i];
+        diff = use_mad ? std::fabs(diff) : diff * diff;
+        cur_error += weights[i] * diff;
+      }
+      if (cur_error < best_error) {
+        for (int i = 0; i < n; ++i) L[i] = Laux[i];
+        best_error = cur_error;
+        scale = this_scale;
+        min = this_min;
+      }
+    }
+  }
+  *the_min = -min;
+  return scale;
+}
+
+// Symmetric levels -nmax..nmax-1 (returned offset by +nmax) for Q3_K: start from the signed extreme, then
+// up to 5 passes of coordinate descent on the x^2-weighted error. Returns the (signed) scale.
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  const float iscale = -nmax / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float slx = sumlx - w * x[i] * L[i];
+      if (slx > 0) {
+        float sl2 = suml2 - w * L[i] * L[i];
+        int new_l = nearest_int(x[i] * sl2 / slx);
+        new_l = std::max(-nmax, std::min(nmax - 1, new_l));
+        if (new_l != L[i]) {
+          slx += w * x[i] * new_l;
+          sl2 += w * new_l * new_l;
+          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+            L[i] = static_cast<int8_t>(new_l);
+            sumlx = slx;
+            suml2 = sl2;
+            ++n_changed;
+          }
+        }
+      }
+    }
+    if (!n_changed) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+// Symmetric levels for Q6_K (ggml's make_qx_quants with rmse_type 1 and no importance weights): the signed
+// extreme fixes the first scale, then 18 nearby scales are tried and the best x^2-weighted fit kept.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    for (int i = 0; i < n; ++i) L[i] = 0;
+    return 0.f;
+  }
+  float iscale = -nmax / max;
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+    const float w = x[i] * x[i];
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    iscale = -(nmax + 0.1f * is) / max;
+    sumlx = suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+      int l = nearest_int(iscale * x[i]);
+      l = std::max(-nmax, std::min(nmax - 1, l));
+      const float w = x[i] * x[i];
+      sumlx += w * x[i] * l;
+      suml2 += w * l * l;
+    }
+    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      for (int i = 0; i < n; ++i) {
+        const int l = nearest_int(iscale * x[i]);
+        L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
+      }
+      scale = sumlx / suml2;
+      best = scale * sumlx;
+    }
+  }
+  return scale;
+}
+
+// Q4_K/Q5_K share everything but the level count and the search grid.
+struct K4Params {
+  int nmax;
+  float rmin, rdelta;
+  int nstep;
+};
+
+// Sub-block scales/mins for Q4_K/Q5_K, quantized to 6 bits against the super-block's d and dmin; then the final
+// levels are recomputed from the rounded scales, as ggml does. Returns the 256 levels in L.
+template <class Block>
+void quantize_k4_block(const float* x, Block* y, const K4Params& p, uint8_t* L) {
+  float scales[8], mins[8], weights[32];
+  uint8_t Laux[32];
+  float max_scale = 0, max_min = 0;  // scales are positive since the min is subtracted
+  for (int j = 0; j < 8; ++j) {
+    float sum_x2 = 0;
+    for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+    const float av_x = std::sqrt(sum_x2 / 32);
+    for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
+    scales[j] = make_qkx2_quants(32, p.nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, p.rmin, p.rdelta,
+                                 p.nstep, false);
+    max_scale = std::max(max_scale, scales[j]);
+    max_min = std::max(max_min, mins[j]);
+  }
+  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+  uint8_t ls[8], lm[8];
+  for (int j = 0; j < 8; ++j) {
+    // ggml stores nearest_int into a uint8_t before clamping; the & 0xFF keeps that wrap-around.
+    ls[j] = static_cast<uint8_t>(std::min(63, nearest_int(inv_scale * scales[j]) & 0xFF));
+    lm[j] = static_cast<uint8_t>(std::min(63, nearest_int(inv_min * mins[j]) & 0xFF));
+  }
+  pack_k4_scales(ls, lm, y->scales);
+  y->d = fp32_to_fp16(max_scale / 63.f);
+  y->dmin = fp32_to_fp16(max_min / 63.f);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    k4_scale_min(j, y->scales, &sc, &m);
+    const float d = fp16_to_fp32(y->d) * sc;
+    if (d == 0.0f) continue;
+    const float dm = fp16_to_fp32(y->dmin) * m;
+    for (int ii = 0; ii < 32; ++ii) {
+      const int l = nearest_int((x[32 * j + ii] + dm) / d);
+      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(p.nmax, l)));
+    }
+  }
+}
+
+// Integer dot of one unpacked weight super-block with a Q8_K block: sum over sub-blocks of scale * (q . q8),
+// and, for the formats with mins, sum of min * (sum of q8 over the sub-block) taken from the bsums.
+struct KSums {
+  int isum;
+  int summs;
+};
+
+KSums k_dot(const Unpacked& u, const BlockQ8_K& y, int sub) {
+  KSums s{0, 0};
+  for (int j = 0; j < kQKK / sub; ++j) {
+    int dot = 0;
+    for (int l = 0; l < sub; ++l) dot += u.q[j * sub + l] * y.qs[j * sub + l];
+    s.isum += u.scale[j] * dot;
+  }
+  for (int j = 0; j < kQKK / 16; ++j) s.summs += y.bsums[j] * u.min[j * 16 / sub];
+  return s;
+}
+
+}  // namespace
+
+// ---- dequantization ----
+
+void dequantize_q2_K(const BlockQ2_K* x, float* y, int64_t nb) {
+  Unpacked u;
+  for (int64_t i = 0; i < nb; ++i, y += kQKK) {
+    unpack_q2_K(x[i], &u);
+    const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+    for (int k = 0; k < kQKK; ++k) {
+      const float dl = d * static_cast<float>(u.scale[k / 16]), ml = dmin * static_cast<float>(u.min[k / 16]);
+      y[k] = dl * static_cast<float>(u.q[k]) - ml;
+    }
+  }
+}
+
+void dequantize_q3_K(const BlockQ3_K* x, float* y, int64_t nb) {
+  Unpacked u;
+  for (int64_t i = 0; i < nb; ++i, y += kQKK) {
+    unpack_q3_K(x[i], &u);
+    const float d = fp16_to_fp32(x[i].d);
+    for (int k = 0; k < kQKK; ++k) y[k] = (d * static_cast<float>(u.scale[k / 16])) * static_cast<float>(u.q[k]);
+  }
+}
+
+template <class Block, void (*unpack)(const Block&, Unpacked*)>
+void dequantize_k4(const Block* x, float* y, int64_t nb) {
+  Unpacked u;
+  for (int64_t i = 0; i < nb; ++i, y += kQKK) {
+    unpack(x[i], &u);
+    const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+    for (int k = 0; k < kQKK; ++k) {
+      const float dl = d * static_cast<float>(u.scale[k / 32]), ml = dmin * static_cast<float>(u.min[k / 32]);
+      y[k] = dl * static_cast<float>(u.q[k]) - ml;
+    }
+  }
+}
+
+void dequantize_q4_K(const BlockQ4_K* x, float* y, int64_t nb) { dequantize_k4<BlockQ4_K, unpack_q4_K>(x, y, nb); }
+void dequantize_q5_K(const BlockQ5_K* x, float* y, int64_t nb) { dequantize_k4<BlockQ5_K, unpack_q5_K>(x, y, nb); }
+
+void dequantize_q6_K(const BlockQ6_K* x, float* y, int64_t nb) {
+  Unpacked u;
+  for (int64_t i = 0; i < nb; ++i, y += kQKK) {
+    unpack_q6_K(x[i], &u);
+    const float d = fp16_to_fp32(x[i].d);
+    for (int k = 0; k < kQKK; ++k) y[k] = (d * static_cast<float>(u.scale[k / 16])) * static_cast<float>(u.q[k]);
+  }
+}
+
+void dequantize_q8_K(const BlockQ8_K* x, float* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, y += kQKK)
+    for (int k = 0; k < kQKK; ++k) y[k] = x[i].d * static_cast<float>(x[i].qs[k]);
+}
+
+// ---- quantization (ggml's quantize_row_*_ref) ----
+
+void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
+  constexpr float q4scale = 15.f;
+  uint8_t L[kQKK], Laux[16];
+  float weights[16], mins[16], scales[16];
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
+      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+      max_scale = std::max(max_scale, scales[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    BlockQ2_K& b = y[i];
+    if (max_scale > 0) {
+      const float iscale = q4scale / max_scale;
+      for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      b.d = fp32_to_fp16(max_scale / q4scale);
+    } else {
+      for (int j = 0; j < 16; ++j) b.scales[j] = 0;
+      b.d = fp32_to_fp16(0.f);
+    }
+    if (max_min > 0) {
+      const float iscale = q4scale / max_min;
+      for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
+      b.dmin = fp32_to_fp16(max_min / q4scale);
+    } else {
+      b.dmin = fp32_to_fp16(0.f);
+    }
+    for (int j = 0; j < 16; ++j) {  // final levels from the rounded scales
+      const float d = fp16_to_fp32(b.d) * (b.scales[j] & 0xF);
+      if (d == 0.0f) continue;
+      const float dm = fp16_to_fp32(b.dmin) * (b.scales[j] >> 4);
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int((x[16 * j + ii] + dm) / d);
+        L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
+      }
+    }
+    pack_2bit(L, b.qs);
+  }
+}
+
+void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
+  int8_t L[kQKK];
+  float scales[16];
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < 16; ++j) {
+      scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+      if (std::fabs(scales[j]) > amax) {
+        amax = std::fabs(scales[j]);
+        max_scale = scales[j];
+      }
+    }
+    BlockQ3_K& b = y[i];
+    std::memset(b.scales, 0, 12);
+    if (max_scale != 0.0f) {
+      const float iscale = -32.f / max_scale;
+      for (int j = 0; j < 16; ++j) {
+        const int l = std::max(-32, std::min(31, nearest_int(iscale * scales[j]))) + 32;
+        if (j < 8) b.scales[j] = static_cast<uint8_t>(l & 0xF);
+        else b.scales[j - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
+        b.scales[j % 4 + 8] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
+      }
+      b.d = fp32_to_fp16(1 / iscale);
+    } else {
+      b.d = fp32_to_fp16(0.f);
+    }
+    for (int j = 0; j < 16; ++j) {
+      const int lo = j < 8 ? (b.scales[j] & 0xF) : (b.scales[j - 8] >> 4);
+      const int sc = (lo | (((b.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+      const float d = fp16_to_fp32(b.d) * sc;
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int(x[16 * j + ii] / d);
+        L[16 * j + ii] = static_cast<int8_t>(std::max(-4, std::min(3, l)) + 4);
+      }
+    }
+    // Levels 4..7 set the high bit (in hmask, bit j / 32 of byte j % 32) and keep their low two bits.
+    std::memset(b.hmask, 0, sizeof b.hmask);
+    uint8_t L2[kQKK];
+    for (int j = 0; j < kQKK; ++j) {
+      int l = L[j];
+      if (l > 3) {
+        b.hmask[j % 32] |= static_cast<uint8_t>(1u << (j / 32));
+        l -= 4;
+      }
+      L2[j] = static_cast<uint8_t>(l);
+    }
+    pack_2bit(L2, b.qs);
+  }
+}
+
+void quantize_q4_K(const float* x, BlockQ4_K* y, int64_t nb) {
+  uint8_t L[kQKK];
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    quantize_k4_block(x, &y[i], K4Params{15, -1.f, 0.1f, 20}, L);
+    pack_nibbles(L, y[i].qs);
+  }
+}
+
+void quantize_q5_K(const float* x, BlockQ5_K* y, int64_t nb) {
+  uint8_t L[kQKK];
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    quantize_k4_block(x, &y[i], K4Params{31, -0.5f, 0.1f, 15}, L);
+    std::memset(y[i].qh, 0, sizeof y[i].qh);
+    for (int k = 0; k < kQKK; ++k)
+      if (L[k] > 15) y[i].qh[k % 32] |= static_cast<uint8_t>(1u << (k / 32));
+    pack_nibbles(L, y[i].qs);
+  }
+}
+
+void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
+  int8_t L[kQKK];
+  float scales[16];
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ++ib) {
+      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      if (std::fabs(scales[ib]) > max_abs_scale) {
+        max_abs_scale = std::fabs(scales[ib]);
+        max_scale = scales[ib];
+      }
+    }
+    BlockQ6_K& b = y[i];
+    if (max_abs_scale < kGroupMaxEps) {
+      std::memset(&b, 0, sizeof b);
+      continue;
+    }
+    const float iscale = -128.f / max_scale;
+    b.d = fp32_to_fp16(1 / iscale);
+    for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+    for (int j = 0; j < 16; ++j) {
+      const float d = fp16_to_fp32(b.d) * b.scales[j];
+      if (d == 0.0f) continue;
+      for (int ii = 0; ii < 16; ++ii) {
+        const int l = nearest_int(x[16 * j + ii] / d);
+        L[16 * j + ii] = static_cast<int8_t>(std::max(-32, std::min(31, l)) + 32);
+      }
+    }
+    for (int k = 0; k < kQKK; k += 128) {
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t q1 = L[k + l] & 0xF, q2 = L[k + l + 32] & 0xF, q3 = L[k + l + 64] & 0xF, q4 = L[k + l + 96] & 0xF;
+        b.ql[k / 2 + l] = static_cast<uint8_t>(q1 | (q3 << 4));
+        b.ql[k / 2 + l + 32] = static_cast<uint8_t>(q2 | (q4 << 4));
+        b.qh[k / 4 + l] = static_cast<uint8_t>((L[k + l] >> 4) | ((L[k + l + 32] >> 4) << 2) |
+                                               ((L[k + l + 64] >> 4) << 4) | ((L[k + l + 96] >> 4) << 6));
+      }
+    }
+  }
+}
+
+// ggml's quantize_row_q8_K_ref, which llama.cpp's x86 quantize_row_q8_K calls as is: scale from the signed
+// extreme (iscale = -127/max, so the extreme becomes -127), half-to-even rounding, d = 1/iscale, and the sums
+// of each 16 quants for the min terms of the K dots.
+void quantize_q8_K(const float* x, BlockQ8_K* y, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += kQKK) {
+    float max = 0, amax = 0;
+    for (int j = 0; j < kQKK; ++j) {
+      if (std::fabs(x[j]) > amax) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    BlockQ8_K& b = y[i];
+    if (amax == 0.0f) {  // ggml leaves bsums untouched here; zero is what they must be
+      std::memset(&b, 0, sizeof b);
+      continue;
+    }
+    const float iscale = -127.f / max;
+    for (int j = 0; j < kQKK; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+    for (int j = 0; j < kQKK / 16; ++j) {
+      int sum = 0;
+      for (int ii = 0; ii < 16; ++ii) sum += b.qs[j * 16 + ii];
+      b.bsums[j] = static_cast<int16_t>(sum);
+    }
+    b.d = 1 / iscale;
+  }
+}
+
+// ---- dots with Q8_K activations: exact integer sums per super-block, one float term per super-block ----
+
+float vec_dot_q2_K_q8_K(const BlockQ2_K* x, const BlockQ8_K* y, int64_t nb) {
+  Unpacked u;
+  float sumf = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    unpack_q2_K(x[i], &u);
+    const KSums s = k_dot(u, y[i], 16);
+    const float dall = y[i].d * fp16_to_fp32(x[i].d), dmin = y[i].d * fp16_to_fp32(x[i].dmin);
+    sumf += dall * static_cast<float>(s.isum) - dmin * static_cast<float>(s.summs);
+  }
+  return sumf;
+}
+
+float vec_dot_q3_K_q8_K(const BlockQ3_K* x, const BlockQ8_K* y, int64_t nb) {
+  Unpacked u;
+  float sumf = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    unpack_q3_K(x[i], &u);
+    sumf += fp16_to_fp32(x[i].d) * y[i].d * static_cast<float>(k_dot(u, y[i], 16).isum);
+  }
+  return sumf;
+}
+
+template <class Block, void (*unpack)(const Block&, Unpacked*)>
+float vec_dot_k4(const Block* x, const BlockQ8_K* y, int64_t nb) {
+  Unpacked u;
+  float sumf = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    unpack(x[i], &u);
+    const KSums s = k_dot(u, y[i], 32);
+    const float d = fp16_to_fp32(x[i].d) * y[i].d, dmin = fp16_to_fp32(x[i].dmin) * y[i].d;
+    sumf += d * static_cast<float>(s.isum) - dmin * static_cast<float>(s.summs);
+  }
+  return sumf;
+}
+
+float vec_dot_q4_K_q8_K(const BlockQ4_K* x, const BlockQ8_K* y, int64_t nb) {
+  return vec_dot_k4<BlockQ4_K, unpack_q4_K>(x, y, nb);
+}
+float vec_dot_q5_K_q8_K(const BlockQ5_K* x, const BlockQ8_K* y, int64_t nb) {
+  return vec_dot_k4<BlockQ5_K, unpack_q5_K>(x, y, nb);
+}
+
+float vec_dot_q6_K_q8_K(const BlockQ6_K* x, const BlockQ8_K* y, int64_t nb) {
+  Unpacked u;
+  float sumf = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    unpack_q6_K(x[i], &u);
+    sumf += fp16_to_fp32(x[i].d) * y[i].d * static_cast<float>(k_dot(u, y[i], 16).isum);
+  }
+  return sumf;
+}
+
+}  // namespace moe::qref

@@ -19,5 +19,9 @@ struct Command {
 };
 
 // Subcommand entry points (argv[0] is the subcommand name).
+int cmd_info(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
+int cmd_synth(int argc, char** argv);
 
 }  // namespace moe::cli

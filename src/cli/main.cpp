@@ -10,6 +10,10 @@ namespace {
 using moe::cli::Command;
 
 const Command kCommands[] = {
+    {"info", moe::cli::cmd_info, "describe a GGUF model: architecture, experts, parameters, types, memory"},
+    {"run", moe::cli::cmd_run, "generate text from a prompt"},
+    {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
+    {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
 };
 
 void print_usage(FILE* f) {

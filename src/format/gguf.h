@@ -3,6 +3,7 @@
 // with one line naming the file and the problem.
 #pragma once
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -133,6 +134,12 @@ class GgufWriter {
                   size_t nbytes);
   void add_tensor_owned(const std::string& name, DType type, const std::vector<int64_t>& ne,
                         std::vector<uint8_t> bytes);
+  // A tensor produced while writing (big generated or converted models never sit in memory whole):
+  // fill(dst) must write exactly the tensor's bytes into dst.
+  using TensorFill = std::function<void(uint8_t* dst)>;
+  void add_tensor_generated(const std::string& name, DType type, const std::vector<int64_t>& ne, TensorFill fill);
+  // Called after each tensor's data is written: (tensors done, total tensors, bytes done, total bytes).
+  void set_progress(std::function<void(size_t, size_t, uint64_t, uint64_t)> cb) { progress_ = std::move(cb); }
 
   // Writes the file atomically; on any failure the destination is untouched and the temp file removed.
   void write(const std::string& path) const;
@@ -147,6 +154,7 @@ class GgufWriter {
     const uint8_t* data;
     size_t nbytes;
     std::shared_ptr<std::vector<uint8_t>> owned;
+    TensorFill fill;
   };
   template <class Sink>
   void emit(Sink& sink) const;
@@ -154,6 +162,7 @@ class GgufWriter {
   uint64_t alignment_;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<PendingTensor> tensors_;
+  std::function<void(size_t, size_t, uint64_t, uint64_t)> progress_;
 };
 
 }  // namespace moe

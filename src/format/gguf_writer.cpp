@@ -133,6 +133,18 @@ void GgufWriter::add_tensor_owned(const std::string& name, DType type, const std
   tensors_.back().owned = std::move(owned);
 }
 
+void GgufWriter::add_tensor_generated(const std::string& name, DType type, const std::vector<int64_t>& ne,
+                                      TensorFill fill) {
+  int64_t n = 1;
+  for (int64_t d : ne) n *= d > 0 ? d : 1;
+  const DTypeInfo& info = dtype_info(type);
+  const size_t nbytes = static_cast<size_t>(n / info.block_size) * info.block_bytes;
+  static const uint8_t kNoData = 0;
+  add_tensor(name, type, ne, &kNoData, nbytes);  // validates; data comes from fill at write time
+  tensors_.back().data = nullptr;
+  tensors_.back().fill = std::move(fill);
+}
+
 template <class Sink>
 void GgufWriter::emit(Sink& sink) const {
   sink.write("GGUF", 4);
@@ -158,9 +170,20 @@ void GgufWriter::emit(Sink& sink) const {
     offset = align_up(offset + t.nbytes, alignment_);
   }
   sink.write_zeros(align_up(sink.bytes_written(), alignment_) - sink.bytes_written());
+  uint64_t total = 0, done = 0;
+  for (const auto& t : tensors_) total += t.nbytes;
+  std::vector<uint8_t> buf;
   for (size_t k = 0; k < tensors_.size(); ++k) {
     const auto& t = tensors_[k];
-    sink.write(t.data, t.nbytes);
+    if (t.fill) {
+      buf.assign(t.nbytes, 0);
+      t.fill(buf.data());
+      sink.write(buf.data(), t.nbytes);
+    } else {
+      sink.write(t.data, t.nbytes);
+    }
+    done += t.nbytes;
+    if (progress_) progress_(k + 1, tensors_.size(), done, total);
     // ggml pads after every tensor, including the last one.
     sink.write_zeros(align_up(t.nbytes, alignment_) - t.nbytes);
   }

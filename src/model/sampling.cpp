@@ -1,0 +1,108 @@
+#include "model/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace moe {
+
+int32_t argmax(std::span<const float> x) {
+  int32_t best = 0;
+  for (size_t i = 1; i < x.size(); ++i)
+    if (x[i] > x[best]) best = static_cast<int32_t>(i);
+  return best;
+}
+
+Sampler::Sampler(const SamplerParams& p, int n_vocab) : p_(p), state_(p.seed ^ 0x9E3779B97F4A7C15ull) {
+  if (!(p.temperature >= 0.f) || !std::isfinite(p.temperature)) throw UsageError("--temp must be >= 0");
+  if (p.top_k < 0) throw UsageError("--top-k must be >= 0");
+  if (!(p.top_p > 0.f && p.top_p <= 1.f)) throw UsageError("--top-p must be in (0, 1]");
+  if (!(p.min_p >= 0.f && p.min_p < 1.f)) throw UsageError("--min-p must be in [0, 1)");
+  if (!(p.repeat_penalty > 0.f)) throw UsageError("--repeat-penalty must be > 0");
+  if (p.repeat_last_n < 0) throw UsageError("--repeat-last-n must be >= 0");
+  cand_.reserve(static_cast<size_t>(n_vocab));
+  work_.resize(static_cast<size_t>(n_vocab));
+  probs_.reserve(static_cast<size_t>(n_vocab));
+}
+
+// splitmix64: small, well-mixed, and fully specified here.
+double Sampler::uniform() {
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  const size_t n = logits.size();
+  std::copy(logits.begin(), logits.end(), work_.begin());
+  if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
+    const size_t from = history.size() > static_cast<size_t>(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
+    // Each distinct recent token is penalised once.
+    for (size_t i = from; i < history.size(); ++i) {
+      const int32_t id = history[i];
+      if (id < 0 || static_cast<size_t>(id) >= n) continue;
+      bool seen = false;
+      for (size_t j = from; j < i && !seen; ++j) seen = history[j] == id;
+      if (seen) continue;
+      float& l = work_[static_cast<size_t>(id)];
+      l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+    }
+  }
+  if (p_.temperature == 0.0f) return argmax(std::span<const float>(work_.data(), n));
+
+  cand_.clear();
+  for (size_t i = 0; i < n; ++i) cand_.push_back({static_cast<int32_t>(i), work_[i]});
+  auto better = [](const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
+  size_t keep = n;
+  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
+    keep = static_cast<size_t>(p_.top_k);
+    std::nth_element(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), better);
+    cand_.resize(keep);
+  }
+  std::sort(cand_.begin(), cand_.end(), better);
+
+  // Probabilities at temperature 1 for the truncations (as llama.cpp's samplers see them).
+  auto softmax_probs = [&](std::vector<double>& pr) {
+    pr.resize(cand_.size());
+    const double mx = cand_[0].logit;
+    double sum = 0;
+    for (size_t i = 0; i < cand_.size(); ++i) sum += pr[i] = std::exp(static_cast<double>(cand_[i].logit) - mx);
+    for (double& x : pr) x /= sum;
+  };
+  std::vector<double>& pr = probs_;
+  if (p_.top_p < 1.0f) {
+    softmax_probs(pr);
+    double cum = 0;
+    size_t k = cand_.size();
+    for (size_t i = 0; i < cand_.size(); ++i) {
+      cum += pr[i];
+      if (cum >= p_.top_p) {
+        k = i + 1;
+        break;
+      }
+    }
+    cand_.resize(k);
+  }
+  if (p_.min_p > 0.0f && cand_.size() > 1) {
+    const double threshold = std::log(p_.min_p);  // p_i >= min_p * p_max  <=>  l_i - l_max >= log(min_p)
+    size_t k = 1;
+    while (k < cand_.size() && static_cast<double>(cand_[k].logit) - cand_[0].logit >= threshold) ++k;
+    cand_.resize(k);
+  }
+  // Temperature, then draw.
+  const double mx = cand_[0].logit;
+  double sum = 0;
+  pr.resize(cand_.size());
+  for (size_t i = 0; i < cand_.size(); ++i) sum += pr[i] = std::exp((cand_[i].logit - mx) / p_.temperature);
+  double r = uniform() * sum;
+  for (size_t i = 0; i < cand_.size(); ++i) {
+    r -= pr[i];
+    if (r < 0) return cand_[i].id;
+  }
+  return cand_.back().id;
+}
+
+}  // namespace moe

@@ -1,0 +1,236 @@
+#include "model/synth.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/quant.h"
+#include "format/gguf.h"
+
+namespace moe {
+namespace {
+
+// GPT-2's reversible byte -> printable-unicode mapping, so that byte-level tokens are valid strings.
+std::string byte_token(int b) {
+  int cp;
+  if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
+    cp = b;
+  } else {
+    int n = 0;
+    for (int x = 0; x < b; ++x)
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
+    cp = 256 + n;
+  }
+  std::string s;
+  if (cp < 0x80) s += static_cast<char>(cp);
+  else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// A valid byte-level BPE vocabulary: 256 byte tokens, then merges of byte pairs, then three control tokens.
+void add_synthetic_vocab(GgufWriter& w, int vocab) {
+  const int n_special = 3;
+  const int n_merge = vocab - 256 - n_special;
+  if (n_merge < 0 || n_merge > 256 * 256) throw UsageError("--vocab must be between 259 and 65795");
+  std::vector<std::string> tokens, merges;
+  std::vector<int32_t> types;
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(byte_token(b));
+    types.push_back(1);
+  }
+  // Pairs of printable ASCII first (they occur in text), then the rest.
+  std::vector<std::pair<int, int>> pairs;
+  for (int a = 32; a < 127; ++a)
+    for (int b = 32; b < 127; ++b) pairs.emplace_back(a, b);
+  for (int a = 0; a < 256; ++a)
+    for (int b = 0; b < 256; ++b)
+      if (!(a >= 32 && a < 127 && b >= 32 && b < 127)) pairs.emplace_back(a, b);
+  for (int i = 0; i < n_merge; ++i) {
+    auto [a, b] = pairs[static_cast<size_t>(i)];
+    tokens.push_back(byte_token(a) + byte_token(b));
+    merges.push_back(byte_token(a) + " " + byte_token(b));
+    types.push_back(1);
+  }
+  for (const char* sp : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
+    tokens.emplace_back(sp);
+    types.push_back(3);
+  }
+  const uint32_t eos = static_cast<uint32_t>(vocab - 3);
+  w.set("tokenizer.ggml.model", GgufValue::make_string("gpt2"));
+  w.set("tokenizer.ggml.pre", GgufValue::make_string("gpt-2"));
+  w.set("tokenizer.ggml.tokens", GgufValue::make_string_array(std::move(tokens)));
+  w.set("tokenizer.ggml.token_type", GgufValue::make_i32_array(types));
+  w.set("tokenizer.ggml.merges", GgufValue::make_string_array(std::move(merges)));
+  w.set("tokenizer.ggml.bos_token_id", GgufValue::make_u32(eos));
+  w.set("tokenizer.ggml.eos_token_id", GgufValue::make_u32(eos));
+  w.set("tokenizer.ggml.add_bos_token", GgufValue::make_bool(false));
+  w.set("tokenizer.chat_template",
+        GgufValue::make_string("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                               "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"));
+}
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Standard normal values from a stream seeded by (seed, tensor, row): rows can be generated in any order.
+void normal_row(uint64_t seed, uint64_t tensor, uint64_t row, float* out, int64_t n) {
+  uint64_t s = seed * 0x100000001B3ull ^ (tensor << 40) ^ row;
+  splitmix(s);
+  for (int64_t i = 0; i < n; i += 2) {
+    const double u1 = (static_cast<double>(splitmix(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    const double u2 = static_cast<double>(splitmix(s) >> 11) * (1.0 / 9007199254740992.0);
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    out[i] = static_cast<float>(r * std::cos(2.0 * M_PI * u2));
+    if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
+  }
+}
+
+struct TensorPlan {
+  std::string name;
+  std::vector<int64_t> ne;
+  DType type;
+  enum Kind { Normal, Norm } kind;
+};
+
+}  // namespace
+
+void write_synth_model(const SynthSpec& sp, const std::string& path, const std::function<void(uint64_t, uint64_t)>& progress,
+                       int n_threads) {
+  const std::string a = sp.arch;
+  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe";
+  if (!moe_arch && a != "llama") throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe or llama");
+  if (sp.layers <= 0 || sp.hidden <= 0 || sp.heads <= 0 || sp.kv_heads <= 0 || sp.heads % sp.kv_heads)
+    throw UsageError("layers, hidden and heads must be positive, heads a multiple of kv-heads");
+  if (moe_arch && sp.experts <= 0) throw UsageError(a + " needs --experts > 0");
+  if (sp.experts > 0 && (sp.top_k <= 0 || sp.top_k > sp.experts)) throw UsageError("--top-k must be in [1, experts]");
+  const int hd = sp.head_dim > 0 ? sp.head_dim : sp.hidden / sp.heads;
+  if (hd <= 0 || hd % 2) throw UsageError("head size must be positive and even");
+  const int q_dim = sp.heads * hd, kv_dim = sp.kv_heads * hd;
+  const int ffn = sp.ffn > 0 ? sp.ffn : 4 * sp.hidden;
+  const int shared = sp.shared_ffn > 0 ? sp.shared_ffn : sp.expert_ffn;
+
+  GgufWriter w;
+  w.set("general.architecture", GgufValue::make_string(a));
+  w.set("general.name", GgufValue::make_string("synthetic-" + a));
+  w.set("general.description", GgufValue::make_string("random weights from moe synth, seed " + std::to_string(sp.seed)));
+  w.set(a + ".context_length", GgufValue::make_u32(static_cast<uint32_t>(sp.ctx)));
+  w.set(a + ".embedding_length", GgufValue::make_u32(static_cast<uint32_t>(sp.hidden)));
+  w.set(a + ".block_count", GgufValue::make_u32(static_cast<uint32_t>(sp.layers)));
+  w.set(a + ".attention.head_count", GgufValue::make_u32(static_cast<uint32_t>(sp.heads)));
+  w.set(a + ".attention.head_count_kv", GgufValue::make_u32(static_cast<uint32_t>(sp.kv_heads)));
+  w.set(a + ".attention.key_length", GgufValue::make_u32(static_cast<uint32_t>(hd)));
+  w.set(a + ".attention.value_length", GgufValue::make_u32(static_cast<uint32_t>(hd)));
+  w.set(a + ".rope.dimension_count", GgufValue::make_u32(static_cast<uint32_t>(hd)));
+  w.set(a + ".rope.freq_base", GgufValue::make_f32(sp.rope_theta));
+  w.set(a + ".attention.layer_norm_rms_epsilon", GgufValue::make_f32(1e-6f));
+  w.set(a + ".feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(a == "olmoe" || (a == "llama" && sp.experts > 0) ? sp.expert_ffn : ffn)));
+  if (sp.experts > 0) {
+    w.set(a + ".expert_count", GgufValue::make_u32(static_cast<uint32_t>(sp.experts)));
+    w.set(a + ".expert_used_count", GgufValue::make_u32(static_cast<uint32_t>(sp.top_k)));
+    w.set(a + ".expert_feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(sp.expert_ffn)));
+    if (a == "qwen2moe") w.set(a + ".expert_shared_feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(shared)));
+  }
+
+  int vocab = sp.vocab;
+  if (!sp.vocab_from.empty()) {
+    GgufFile src(sp.vocab_from);
+    for (const auto& [key, v] : src.metadata())
+      if (key.rfind("tokenizer.", 0) == 0) w.set(key, v);
+    auto toks = src.get_string_array("tokenizer.ggml.tokens");
+    if (!toks) throw UsageError(sp.vocab_from + ": no tokenizer.ggml.tokens to copy");
+    vocab = static_cast<int>(toks->size());
+  } else {
+    add_synthetic_vocab(w, vocab);
+  }
+
+  // The tensors, in llama.cpp's order.
+  std::vector<TensorPlan> plan;
+  auto mat = [&](const std::string& n, int64_t cols, int64_t rows, DType t) { plan.push_back({n, {cols, rows}, t, TensorPlan::Normal}); };
+  auto norm = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Norm}); };
+  mat("token_embd.weight", sp.hidden, vocab, sp.embd_type);
+  for (int il = 0; il < sp.layers; ++il) {
+    const std::string b = "blk." + std::to_string(il) + ".";
+    norm(b + "attn_norm.weight", sp.hidden);
+    mat(b + "attn_q.weight", sp.hidden, q_dim, sp.type);
+    mat(b + "attn_k.weight", sp.hidden, kv_dim, sp.type);
+    mat(b + "attn_v.weight", sp.hidden, kv_dim, sp.type);
+    mat(b + "attn_output.weight", q_dim, sp.hidden, sp.type);
+    if (a == "qwen3moe") {
+      norm(b + "attn_q_norm.weight", hd);
+      norm(b + "attn_k_norm.weight", hd);
+    } else if (a == "olmoe") {
+      norm(b + "attn_q_norm.weight", q_dim);
+      norm(b + "attn_k_norm.weight", kv_dim);
+    } else if (a == "qwen2moe") {
+      norm(b + "attn_q.bias", q_dim);
+      norm(b + "attn_k.bias", kv_dim);
+      norm(b + "attn_v.bias", kv_dim);
+    }
+    norm(b + "ffn_norm.weight", sp.hidden);
+    if (sp.experts > 0) {
+      mat(b + "ffn_gate_inp.weight", sp.hidden, sp.experts, DType::F32);
+      plan.push_back({b + "ffn_gate_exps.weight", {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
+      plan.push_back({b + "ffn_up_exps.weight", {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
+      plan.push_back({b + "ffn_down_exps.weight", {sp.expert_ffn, sp.hidden, sp.experts}, sp.type, TensorPlan::Normal});
+      if (a == "qwen2moe") {
+        mat(b + "ffn_gate_inp_shexp.weight", sp.hidden, 1, DType::F32);
+        mat(b + "ffn_gate_shexp.weight", sp.hidden, shared, sp.type);
+        mat(b + "ffn_up_shexp.weight", sp.hidden, shared, sp.type);
+        mat(b + "ffn_down_shexp.weight", shared, sp.hidden, sp.type);
+      }
+    } else {
+      mat(b + "ffn_gate.weight", sp.hidden, ffn, sp.type);
+      mat(b + "ffn_up.weight", sp.hidden, ffn, sp.type);
+      mat(b + "ffn_down.weight", ffn, sp.hidden, sp.type);
+    }
+  }
+  norm("output_norm.weight", sp.hidden);
+  if (!sp.tied) mat("output.weight", sp.hidden, vocab, sp.embd_type);
+  for (auto& t : plan)
+    if (t.ne.size() == 2 && t.ne[1] == 1 && t.name.find("shexp") != std::string::npos) t.ne.resize(1);  // {n_embd}
+
+  const int threads = std::max(1, n_threads);
+  for (size_t ti = 0; ti < plan.size(); ++ti) {
+    const TensorPlan& t = plan[ti];
+    const int64_t cols = t.ne[0];
+    if (cols % dtype_info(t.type).block_size != 0)
+      throw UsageError("tensor " + t.name + ": row length " + std::to_string(cols) + " is not a multiple of the " +
+                       dtype_name(t.type) + " block size");
+    w.add_tensor_generated(t.name, t.type, t.ne, [&, ti, t, cols](uint8_t* dst) {
+      int64_t rows = 1;
+      for (size_t d = 1; d < t.ne.size(); ++d) rows *= t.ne[d];
+      const size_t rb = row_bytes(t.type, cols);
+      const float stdev = sp.std;
+      auto work = [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(cols));
+        for (int64_t r = r0; r < r1; ++r) {
+          normal_row(sp.seed, ti, static_cast<uint64_t>(r), row.data(), cols);
+          for (float& x : row) x = t.kind == TensorPlan::Norm ? 1.0f + sp.norm_noise * x : stdev * x;
+          if (t.type == DType::F32) std::memcpy(dst + r * rb, row.data(), rb);
+          else quantize_row(t.type, row.data(), dst + r * rb, cols);
+        }
+      };
+      if (threads == 1 || rows < 64) {
+        work(0, rows);
+      } else {
+        std::vector<std::thread> pool;
+        for (int k = 0; k < threads; ++k) pool.emplace_back(work, rows * k / threads, rows * (k + 1) / threads);
+        for (auto& th : pool) th.join();
+      }
+    });
+  }
+  if (progress) w.set_progress([&](size_t, size_t, uint64_t done, uint64_t total) { progress(done, total); });
+  w.write(path);
+}
+
+}  // namespace moe

@@ -1,0 +1,42 @@
+// Random-weight GGUF models of any shape and weight type (`moe synth`), so that tests and benchmarks run on
+// realistic shapes without downloading anything. Deterministic for a seed; written atomically, one tensor at
+// a time (a 7 B-parameter file never sits in memory whole).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace moe {
+
+struct SynthSpec {
+  std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | olmoe | llama
+  int layers = 2;
+  int hidden = 128;
+  int heads = 4;
+  int kv_heads = 4;
+  int head_dim = 0;      // 0: hidden / heads
+  int experts = 8;       // 0: dense (llama only)
+  int top_k = 2;
+  int expert_ffn = 64;
+  int ffn = 0;           // dense FFN width (dense layers, llama); 0: 4 x hidden for dense models
+  int shared_ffn = 0;    // shared expert width (qwen2moe; 0: = expert_ffn)
+  int vocab = 512;       // synthetic byte-level BPE vocabulary size (>= 259)
+  int ctx = 4096;
+  DType type = DType::F32;        // attention and expert matrices
+  DType embd_type = DType::F32;   // token embedding and output head (F32 keeps logits easy to compare)
+  bool tied = false;
+  float std = 0.1f;
+  float norm_noise = 0.1f;        // norm weights 1 + noise * N(0,1)
+  float rope_theta = 10000.0f;
+  uint64_t seed = 1;
+  std::string vocab_from;         // copy tokenizer.* metadata (and vocab size) from this GGUF instead
+};
+
+// Writes the model; progress(bytes_done, bytes_total) is called as tensors are written. Throws UsageError on
+// an impossible shape (e.g. rows not a multiple of the type's block size).
+void write_synth_model(const SynthSpec& spec, const std::string& path,
+                       const std::function<void(uint64_t, uint64_t)>& progress = nullptr, int n_threads = 1);
+
+}  // namespace moe

@@ -14,6 +14,7 @@ const Command kCommands[] = {
     {"run", moe::cli::cmd_run, "generate text from a prompt"},
     {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
     {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
+    {"convert-llama2c", moe::cli::cmd_convert_llama2c, "convert a llama2.c checkpoint and tokenizer to GGUF"},
 };
 
 void print_usage(FILE* f) {

@@ -9,6 +9,9 @@ operation, in the order ggml uses (e.g. Q4_K: (d*scale)*q - dmin*min).
   quant_oracle.py quantize KIND IN OUT     float32 -> blocks; KIND is one of QUANTIZERS below
   quant_oracle.py tensors  GGUF OUTDIR     every tensor's raw bytes to OUTDIR/<name>.bin, plus OUTDIR/index.txt
                                            with one line "name type_id ne0 ne1 ..." per tensor
+  quant_oracle.py regenerate GGUF SEED OUTDIR
+                                           the f32 originals of a random test model (see regenerate()) for every
+                                           tensor of GGUF, as OUTDIR/<name>.bin
 """
 import os
 import struct
@@ -377,9 +380,36 @@ def dump_tensors(gguf, outdir):
             index.write(" ".join([name, str(type_id)] + [str(d) for d in dims]) + "\n")
 
 
+# Tensor order of the writer of the random reference models (testdata/reference/README.md: every tensor is
+# N(0,1) from np.random.default_rng([seed, tensor_index]), times 0.1, or 1 + 0.1 N(0,1) for norms). The order
+# was found by matching qwen3moe-tiny-f32.gguf, which the tests check again before relying on it.
+LAYER_ORDER = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "attn_q_norm", "attn_k_norm", "ffn_norm",
+               "ffn_gate_inp", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"]
+
+
+def regenerate(gguf, seed, outdir):
+    """Rebuilds the f32 tensors a qwen3moe reference model was quantized from (its f32 file is not shipped)."""
+    os.makedirs(outdir, exist_ok=True)
+    names = [(name, dims) for name, _, dims, _ in read_gguf_tensors(gguf)]
+    n_layers = 1 + max(int(n.split(".")[1]) for n, _ in names if n.startswith("blk."))
+    for name, dims in names:
+        if name == "token_embd.weight":
+            index = 0
+        elif name == "output_norm.weight":
+            index = 1 + len(LAYER_ORDER) * n_layers
+        else:
+            _, layer, kind, _ = name.split(".")
+            index = 1 + len(LAYER_ORDER) * int(layer) + LAYER_ORDER.index(kind)
+        z = np.random.default_rng([seed, index]).standard_normal(tuple(reversed(dims)), dtype=F32)
+        x = F32(1) + F32(0.1) * z if name.endswith("norm.weight") else z * F32(0.1)
+        x.astype("<f4").tofile(os.path.join(outdir, name + ".bin"))
+
+
 def main(argv):
     if len(argv) == 3 and argv[0] == "tensors":
         dump_tensors(argv[1], argv[2])
+    elif len(argv) == 4 and argv[0] == "regenerate":
+        regenerate(argv[1], int(argv[2]), argv[3])
     elif len(argv) == 4 and argv[0] == "decode":
         with open(argv[2], "rb") as f:
             out = decode(argv[1], f.read())

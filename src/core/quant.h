@@ -52,8 +52,9 @@ void quantize_row_ggml_ref(DType t, const float* src, void* dst, int64_t n);
 DType vec_dot_type(DType weight);
 
 // Dot product of n elements: a weight row of type `weight` with an activation row already in
-// vec_dot_type(weight). Integer arithmetic inside blocks, float across blocks, as ggml does. F32/F16/BF16 multiply
-// in float and sum in double, like ggml's scalar ggml_vec_dot_f32/f16/bf16.
+// vec_dot_type(weight). Integer arithmetic inside blocks, float across blocks, in the order of ggml's scalar
+// ggml_vec_dot_*_generic (same float result). F32/F16/BF16 multiply in float and sum in double, like ggml's
+// scalar ggml_vec_dot_f32/f16/bf16. SIMD kernels reassociate the float sums and differ in the last bits.
 float vec_dot(DType weight, int64_t n, const void* w_row, const void* act_row);
 
 }  // namespace moe

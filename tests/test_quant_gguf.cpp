@@ -1,7 +1,7 @@
 // The reference block formats against real tensors that llama-quantize (llama.cpp 34af94cd, no imatrix) wrote
 // into the shared test models: re-quantizing the f32 originals must give the same bytes (Q8_0, Q5_0, Q4_K,
-// Q5_K, Q6_K), and decoding must agree with the NumPy oracle. The tensors are extracted by tests/quant_oracle.py (a minimal GGUF reader),
-// so this test does not depend on the engine's own GGUF reader.
+// Q5_K, Q6_K), and decoding must agree with the NumPy oracle. The tensors are extracted by
+// tests/quant_oracle.py (a minimal GGUF reader), so this test does not depend on the engine's own GGUF reader.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -114,7 +114,7 @@ void expect_requantization_matches(const std::map<std::string, Tensor>& q, const
     ++checked[t.type];
   }
   std::string summary;
-  for (const auto& [type, count] : checked) summary += std::string(dtype_name(type)) + ":" + std::to_string(count) + " ";
+  for (const auto& [type, count] : checked) summary.append(dtype_name(type)).append(":").append(std::to_string(count)).append(" ");
   ::testing::Test::RecordProperty("tensors_checked", summary);
   EXPECT_FALSE(checked.empty());
 }

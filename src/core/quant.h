@@ -1,6 +1,6 @@
 // Reference (scalar, portable) block formats of GGUF weight types: dequantization, quantization and the
 // dot products llama.cpp's CPU backend computes, bit-exact in layout and matching it in arithmetic.
-// SIMD versions live in kernels/simd and are tested against these.
+// SIMD versions live in kernels/simd and are tested against these; core/quant_ref.h has the per-format kernels.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,8 +37,8 @@ struct BlockQ8_K { float d; int8_t qs[kQKK]; int16_t bsums[kQKK / 16]; };
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 
 // Encode n floats into type t (reference quantizer, as ggml's *_ref functions; used for writing files and
-// for quantizing activations). For Q8_0 and Q8_K it reproduces the rounding of llama.cpp's x86 CPU backend
-// so that activation quantization, and therefore logits, match it.
+// for quantizing activations). For Q8_0, Q8_1 and Q8_K it reproduces llama.cpp's x86 CPU backend
+// (ggml-cpu/arch/x86/quants.c) so that activation quantization, and therefore logits, match it.
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
 // As quantize_row, but bit-identical to ggml's quantize_row_*_ref, which is what llama-quantize writes when it

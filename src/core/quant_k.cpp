@@ -594,7 +594,9 @@ void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
 
 // ggml's quantize_row_q8_K_ref, which llama.cpp's x86 quantize_row_q8_K calls as is: scale from the signed
 // extreme (iscale = -127/max, so the extreme becomes -127), half-to-even rounding, d = 1/iscale, and the sums
-// of each 16 quants for the min terms of the K dots.
+// of each 16 quants for the min terms of the K dots. llama.cpp's repacked Q4_K matmul quantizes 4 rows at a
+// time with ggml_quantize_mat_q8_K_4x8 (arch/x86/repack.cpp), which rounds the same way but, when +amax and
+// -amax both occur in a super-block, takes the positive one instead of the first one.
 void quantize_q8_K(const float* x, BlockQ8_K* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
     float max = 0, amax = 0;

@@ -13,8 +13,8 @@ namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;  // ggml's GROUP_MAX_EPS: smaller groups count as all zero
 
-// A super-block as integers: element k is (q[k] - offset) * scale[k / sub] (- min[k / sub] for the formats
-// with mins), with the float factors d (and dmin) of the block.
+// A super-block as integers: element k is d * scale[k / sub] * q[k] - dmin * min[k / sub], with the block's
+// float factors d and dmin (min is 0 for Q3_K/Q6_K). q already has the format's offset (-4, -32) applied.
 struct Unpacked {
   int8_t q[kQKK];
   int scale[16];

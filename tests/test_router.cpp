@@ -156,3 +156,14 @@ TEST(Router, NullExpertsAreSelectableAndStayInTheNormalisation) {
   EXPECT_EQ(r.ids, (std::vector<int32_t>{3, 0}));
   EXPECT_NEAR(r.weights[0] + r.weights[1], 1.0f, 1e-6);
 }
+
+TEST(Router, BalancedGroupsTakeEqualExpertsFromEveryGroup) {
+  RouterSpec s;
+  s.n_group = 2;
+  s.group_balanced = true;
+  // group 0 = {0,1,2}, group 1 = {3,4,5}; plain top-2 would take 0 and 1, MoGE takes the best of each group.
+  auto r = route(s, 2, {5.0f, 4.0f, 0.0f, 1.0f, 0.5f, 0.0f});
+  EXPECT_EQ(r.ids, (std::vector<int32_t>{0, 3}));
+  r = route(s, 4, {5.0f, 4.0f, 0.0f, 1.0f, 0.5f, 0.0f});
+  EXPECT_EQ(r.ids, (std::vector<int32_t>{0, 1, 3, 4}));
+}

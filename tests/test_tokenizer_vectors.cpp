@@ -3,6 +3,7 @@
 // the tokenizer.json converter, and Hugging Face `tokenizers` outputs for real MoE vocabularies.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -102,16 +103,26 @@ TEST(TokenizerVectors, LlamaCppVocabularies) {
   EXPECT_GT(vocabularies, 0);
 }
 
+// A tokenizer.json from the test data, or from $MOE_EXTRA_HF_DIR/<name>/ (vocabularies the test data does
+// not ship, e.g. Llama-3's); "" if neither has it.
+std::string find_hf_json(const std::string& name) {
+  std::vector<std::string> dirs = {test::testdata_path("tokenizer/hf")};
+  if (const char* extra = std::getenv("MOE_EXTRA_HF_DIR")) dirs.emplace_back(extra);
+  for (const auto& d : dirs)
+    if (fs::exists(d + "/" + name + "/tokenizer.json")) return d + "/" + name + "/tokenizer.json";
+  return "";
+}
+
 // Vectors without a GGUF, through the converter: qwen2 is Qwen3's vocabulary (Qwen1.5 onwards share it).
-// llama-bpe runs too when a Llama-3 tokenizer.json is placed at tokenizer/hf/llama3/.
+// llama-bpe runs too when a Llama-3 tokenizer.json is found (see find_hf_json).
 TEST(TokenizerVectors, ConvertedFromTokenizerJson) {
   MOE_REQUIRE_TESTDATA();
   const std::pair<const char*, const char*> pairs[] = {{"qwen2", "qwen3"}, {"llama-bpe", "llama3"}};
   for (const auto& [vocab, hf] : pairs) {
-    const std::string json = test::testdata_path(std::string("tokenizer/hf/") + hf + "/tokenizer.json");
+    const std::string json = find_hf_json(hf);
     const std::string inp = test::testdata_path(std::string("tokenizer/gguf/ggml-vocab-") + vocab + ".gguf.inp");
-    if (!fs::exists(json) || !fs::exists(inp)) {
-      std::printf("[ vectors  ] %-40s skipped: no %s\n", vocab, json.c_str());
+    if (json.empty() || !fs::exists(inp)) {
+      std::printf("[ vectors  ] %-40s skipped: no %s/tokenizer.json\n", vocab, hf);
       continue;
     }
     const auto meta = tokenizer_metadata_from_hf(json);

@@ -19,5 +19,7 @@ struct Command {
 };
 
 // Subcommand entry points (argv[0] is the subcommand name).
+int cmd_tokenize(int argc, char** argv);
+int cmd_train_tokenizer(int argc, char** argv);
 
 }  // namespace moe::cli

@@ -10,6 +10,8 @@ namespace {
 using moe::cli::Command;
 
 const Command kCommands[] = {
+    {"tokenize", moe::cli::cmd_tokenize, "text -> token ids with a model's vocabulary"},
+    {"train-tokenizer", moe::cli::cmd_train_tokenizer, "train a byte-level BPE vocabulary, write a vocab-only GGUF"},
 };
 
 void print_usage(FILE* f) {

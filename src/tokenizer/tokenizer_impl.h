@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "tokenizer/pretokenizer.h"
@@ -67,6 +68,8 @@ struct Tokenizer::Impl {
   std::array<int32_t, 256> byte_symbol{};      // initial symbol of each byte
   // SentencePiece: token for each byte when a character has no token (<0xXX>, else the raw byte), or -1.
   std::array<int32_t, 256> byte_token{};
+  // SentencePiece: characters that some token has right before a U+2581 (usually none).
+  std::unordered_set<uint32_t> spm_glue;
 
   int32_t n_vocab() const { return static_cast<int32_t>(text.size()); }
   int32_t find(std::string_view s) const {

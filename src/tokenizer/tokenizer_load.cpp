@@ -307,6 +307,16 @@ Tokenizer Tokenizer::from_metadata(const TokenizerMetadata& m) {
       if (id < 0) id = t->find(std::string(1, static_cast<char>(b)));
       t->byte_token[b] = id;
     }
+    for (const std::string& s : t->text) {  // characters glued to a following space inside some token
+      size_t pos = 0;
+      uint32_t prev = 0x2581;
+      while (pos < s.size()) {
+        const uint32_t cp = unicode::decode_utf8(s, pos);
+        if (cp == 0x2581 && prev != 0x2581) t->spm_glue.insert(prev);
+        prev = cp;
+      }
+    }
+    t->spm_glue.erase(0x2581);
   }
   t->piece.resize(n);
   for (int32_t i = 0; i < t->n_vocab(); ++i) t->piece[i] = make_piece(*t, i);

@@ -153,68 +153,118 @@ struct SpmPairLater {  // highest score first, then leftmost
 
 }  // namespace
 
+namespace {
+
+class SpmChunkEncoder {
+ public:
+  explicit SpmChunkEncoder(const Tokenizer::Impl& t) : t_(t) {}
+
+  // llama.cpp's llm_tokenizer_spm_session on one chunk of escaped text.
+  void encode(std::string_view sv, std::vector<int32_t>& out) {
+    sym_.clear();
+    for (uint32_t off = 0; off < sv.size();) {
+      const uint32_t len = static_cast<uint32_t>(
+          std::min(unicode::utf8_len(static_cast<unsigned char>(sv[off])), sv.size() - off));
+      const int32_t i = static_cast<int32_t>(sym_.size());
+      sym_.push_back({off, len, i - 1, off + len < sv.size() ? i + 1 : -1});
+      off += len;
+    }
+    heap_.clear();
+    for (int32_t i = 1; i < static_cast<int32_t>(sym_.size()); ++i) add_pair(sv, i - 1, i);
+    while (!heap_.empty()) {
+      std::pop_heap(heap_.begin(), heap_.end(), SpmPairLater{});
+      const SpmPair p = heap_.back();
+      heap_.pop_back();
+      SpmSymbol& l = sym_[p.left];
+      SpmSymbol& r = sym_[p.right];
+      if (l.n == 0 || r.n == 0 || l.n + r.n != p.size) continue;  // stale
+      l.n += r.n;
+      r.n = 0;
+      l.next = r.next;
+      if (r.next >= 0) sym_[r.next].prev = p.left;
+      add_pair(sv, l.prev, p.left);
+      add_pair(sv, p.left, l.next);
+    }
+    for (int32_t i = sym_.empty() ? -1 : 0; i >= 0; i = sym_[i].next) emit(sv.substr(sym_[i].start, sym_[i].n), out);
+  }
+
+ private:
+  void add_pair(std::string_view sv, int32_t l, int32_t r) {
+    if (l < 0 || r < 0) return;
+    const uint32_t size = sym_[l].n + sym_[r].n;
+    const int32_t id = t_.find(sv.substr(sym_[l].start, size));
+    if (id < 0) return;
+    heap_.push_back({t_.score[id], l, r, size});
+    std::push_heap(heap_.begin(), heap_.end(), SpmPairLater{});
+  }
+
+  void emit(std::string_view piece, std::vector<int32_t>& out) const {
+    const int32_t id = t_.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
+    // Byte fallback; a character the vocabulary cannot spell even in bytes becomes one <unk>.
+    const auto& bt = t_.byte_token;
+    if (std::all_of(piece.begin(), piece.end(), [&](char c) { return bt[static_cast<unsigned char>(c)] >= 0; })) {
+      for (char c : piece) out.push_back(bt[static_cast<unsigned char>(c)]);
+    } else if (t_.unk >= 0) {
+      out.push_back(t_.unk);
+    }
+  }
+
+  const Tokenizer::Impl& t_;
+  std::vector<SpmSymbol> sym_;
+  std::vector<SpmPair> heap_;
+};
+
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
+}  // namespace
+
 void Tokenizer::Impl::encode_spm(std::string_view raw, bool prefix_space, std::vector<int32_t>& out) const {
   // SentencePiece sees spaces as U+2581 and (usually) one space in front of the text.
   std::string s;
   s.reserve(raw.size() + raw.size() / 4 + 4);
-  if (prefix_space) s += "\xE2\x96\x81";
+  if (prefix_space) s += kSpace;
   for (char c : raw) {
     if (c == ' ') {
-      s += "\xE2\x96\x81";
+      s += kSpace;
     } else {
       s.push_back(c);
     }
   }
+  // Merges are global, but no token spans a point just before a space whose left neighbour never precedes
+  // a space inside a token; cutting there gives the same ids, keeps heaps small and lets words be cached.
+  SpmChunkEncoder enc(*this);
   const std::string_view sv(s);
-  std::vector<SpmSymbol> sym;
-  sym.reserve(s.size());
-  for (uint32_t off = 0; off < s.size();) {
-    const uint32_t len =
-        static_cast<uint32_t>(std::min(unicode::utf8_len(static_cast<unsigned char>(s[off])), s.size() - off));
-    const int32_t i = static_cast<int32_t>(sym.size());
-    sym.push_back({off, len, i - 1, off + len < s.size() ? i + 1 : -1});
-    off += len;
-  }
-  std::vector<SpmPair> heap;
-  auto add_pair = [&](int32_t l, int32_t r) {
-    if (l < 0 || r < 0) return;
-    const uint32_t size = sym[l].n + sym[r].n;
-    const int32_t id = find(sv.substr(sym[l].start, size));
-    if (id < 0) return;
-    heap.push_back({score[id], l, r, size});
-    std::push_heap(heap.begin(), heap.end(), SpmPairLater{});
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen;
+  auto chunk = [&](size_t from, size_t to) {
+    const std::string_view word = sv.substr(from, to - from);
+    auto it = word.size() <= 64 ? seen.find(word) : seen.end();
+    if (it != seen.end()) {
+      const size_t at = out.size();
+      out.resize(at + it->second.second);
+      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
+      return;
+    }
+    const size_t at = out.size();
+    enc.encode(word, out);
+    if (word.size() <= 64)
+      seen.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
   };
-  for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) add_pair(i - 1, i);
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), SpmPairLater{});
-    const SpmPair p = heap.back();
-    heap.pop_back();
-    SpmSymbol& l = sym[p.left];
-    SpmSymbol& r = sym[p.right];
-    if (l.n == 0 || r.n == 0 || l.n + r.n != p.size) continue;  // stale
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = p.left;
-    add_pair(l.prev, p.left);
-    add_pair(p.left, l.next);
-  }
-  for (int32_t i = sym.empty() ? -1 : 0; i >= 0; i = sym[i].next) {
-    const std::string_view piece = sv.substr(sym[i].start, sym[i].n);
-    const int32_t id = find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      continue;
+  size_t start = 0;
+  uint32_t prev_cp = 0x2581;
+  for (size_t pos = 0; pos < s.size();) {
+    const size_t at = pos;
+    const uint32_t cp = unicode::decode_utf8(sv, pos);
+    if (cp == 0x2581 && at > start && prev_cp != 0x2581 && !spm_glue.count(prev_cp)) {
+      chunk(start, at);
+      start = at;
     }
-    // Byte fallback; a character the vocabulary cannot spell even in bytes becomes one <unk>.
-    const bool spellable = std::all_of(piece.begin(), piece.end(),
-                                       [&](char c) { return byte_token[static_cast<unsigned char>(c)] >= 0; });
-    if (spellable) {
-      for (char c : piece) out.push_back(byte_token[static_cast<unsigned char>(c)]);
-    } else if (unk >= 0) {
-      out.push_back(unk);
-    }
+    prev_cp = cp;
   }
+  if (start < s.size()) chunk(start, s.size());
 }
 
 }  // namespace moe

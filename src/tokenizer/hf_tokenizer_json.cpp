@@ -50,17 +50,27 @@ const std::vector<KnownSplit>& known_splits() {
   return k;
 }
 
-// Collects the Split regexes and whether a ByteLevel step splits with GPT-2's own regex.
-void collect_splits(const json& pt, std::vector<std::string>& regexes, bool& byte_level_regex, bool& byte_level) {
+// What a tokenizer.json pre-tokenizer does, as far as choosing a llama.cpp pre-tokenizer goes.
+struct PreSteps {
+  std::vector<std::string> regexes;  // Split patterns, in order
+  bool byte_level_regex = false;     // ByteLevel(use_regex=true): GPT-2's own split
+  bool digits = false;               // Digits(individual_digits=true)
+  std::vector<std::string> unknown;  // any other step
+};
+
+void collect_steps(const json& pt, PreSteps& s) {
   if (!pt.is_object()) return;
   const std::string type = pt.value("type", "");
   if (type == "Sequence") {
-    for (const auto& p : pt.value("pretokenizers", json::array())) collect_splits(p, regexes, byte_level_regex, byte_level);
+    for (const auto& p : pt.value("pretokenizers", json::array())) collect_steps(p, s);
   } else if (type == "Split" && pt.contains("pattern") && pt["pattern"].contains("Regex")) {
-    regexes.push_back(pt["pattern"]["Regex"].get<std::string>());
+    s.regexes.push_back(pt["pattern"]["Regex"].get<std::string>());
   } else if (type == "ByteLevel") {
-    byte_level = true;
-    if (pt.value("use_regex", true)) byte_level_regex = true;
+    if (pt.value("use_regex", true)) s.byte_level_regex = true;
+  } else if (type == "Digits" && pt.value("individual_digits", false)) {
+    s.digits = true;
+  } else {
+    s.unknown.push_back(type);
   }
 }
 
@@ -83,15 +93,18 @@ bool normalizer_prepends_space(const json& n) {
 }
 
 std::string detect_pre(const std::string& path, const json& j) {
-  std::vector<std::string> regexes;
-  bool byte_level_regex = false, byte_level = false;
-  collect_splits(j.value("pre_tokenizer", json()), regexes, byte_level_regex, byte_level);
-  if (regexes.empty() && byte_level_regex)  // plain GPT-2 style; OLMo/GPT-NeoX add NFC
-    return normalizer_is_nfc(j.value("normalizer", json())) ? "olmo" : "gpt-2";
-  for (const auto& k : known_splits())
-    if (k.regexes == regexes) return k.pre;
+  PreSteps s;
+  collect_steps(j.value("pre_tokenizer", json()), s);
+  if (s.unknown.empty() && s.byte_level_regex) {
+    if (s.regexes.empty() && s.digits) return "starcoder";  // digits one by one, then GPT-2's split
+    if (s.regexes.empty()) return normalizer_is_nfc(j.value("normalizer", json())) ? "olmo" : "gpt-2";
+  }
+  if (s.unknown.empty() && !s.byte_level_regex && !s.digits)
+    for (const auto& k : known_splits())
+      if (k.regexes == s.regexes) return k.pre;
   fail(path, "cannot tell which llama.cpp pre-tokenizer matches this tokenizer.json (" +
-                 std::to_string(regexes.size()) + " split regexes); name one explicitly");
+                 std::to_string(s.regexes.size()) + " split regexes" + (s.unknown.empty() ? "" : ", step " + s.unknown[0]) +
+                 "); name one explicitly");
 }
 
 // convert_hf_to_gguf.py: added tokens that look special are control tokens even when not marked special.

@@ -111,6 +111,8 @@ std::string_view Tokenizer::Impl::visible_piece(int32_t id, bool remove_special,
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   const Impl& t = *impl_;
+  if (text.size() > (1u << 30))  // offsets inside the encoders are 32-bit; escaped SPM text can triple
+    throw UsageError("text of " + std::to_string(text.size()) + " bytes is too long to tokenize at once (1 GiB max)");
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
   if (add_special && t.add_bos) out.push_back(t.bos);

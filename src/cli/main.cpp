@@ -15,6 +15,8 @@ const Command kCommands[] = {
     {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
     {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
     {"convert-llama2c", moe::cli::cmd_convert_llama2c, "convert a llama2.c checkpoint and tokenizer to GGUF"},
+    {"tokenize", moe::cli::cmd_tokenize, "text -> token ids with a model's vocabulary"},
+    {"train-tokenizer", moe::cli::cmd_train_tokenizer, "train a byte-level BPE vocabulary, write a vocab-only GGUF"},
 };
 
 void print_usage(FILE* f) {

@@ -19,5 +19,6 @@ struct Command {
 };
 
 // Subcommand entry points (argv[0] is the subcommand name).
+int cmd_template(int argc, char** argv);
 
 }  // namespace moe::cli

@@ -10,6 +10,7 @@ namespace {
 using moe::cli::Command;
 
 const Command kCommands[] = {
+    {"template", moe::cli::cmd_template, "render a chat template for a JSON context (as transformers/Jinja2 does)"},
 };
 
 void print_usage(FILE* f) {

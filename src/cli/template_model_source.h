@@ -1,0 +1,17 @@
+// Reads a model's chat template and BOS/EOS strings from its GGUF metadata (for `moe template -m`).
+#pragma once
+#include <optional>
+#include <string>
+
+namespace moe::cli {
+
+struct ModelTemplate {
+  std::string chat_template;       // tokenizer.chat_template
+  std::optional<std::string> bos;  // tokenizer.ggml.tokens[tokenizer.ggml.bos_token_id]
+  std::optional<std::string> eos;  // tokenizer.ggml.tokens[tokenizer.ggml.eos_token_id]
+};
+
+// Throws moe::Error naming the file when it cannot be read or has no chat template.
+ModelTemplate read_model_template(const std::string& gguf_path);
+
+}  // namespace moe::cli

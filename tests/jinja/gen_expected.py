@@ -5,9 +5,11 @@ produced: the rendered text, or that the template called raise_exception, or tha
 other error. The C++ test compares `moe template` against these files. Python and Jinja2 are only the
 oracle for this test; moe itself needs neither.
 
-usage: gen_expected.py TEMPLATES_DIR CONVERSATIONS_DIR OUT_DIR --now YYYY-MM-DD
-Writes OUT_DIR/manifest.json ([{template, conversation, status, file|message}]) and one file per
-rendering with the exact bytes.
+usage: gen_expected.py templates TEMPLATES_DIR CONVERSATIONS_DIR OUT_DIR --now YYYY-MM-DD
+       gen_expected.py snippets SNIPPETS_FILE CONTEXT_JSON OUT_DIR --now YYYY-MM-DD
+Writes OUT_DIR/manifest.json ([{template, conversation, status, file|message}]; for snippets
+[{index, line, status, file|message}]) and one file per rendering with the exact bytes. status is "ok",
+"raise_exception" (the template called raise_exception) or "error" (Jinja2 raised anything else).
 """
 import argparse
 import datetime
@@ -60,16 +62,64 @@ def make_env(now):
     return env
 
 
+def render(env, source, context, out_dir, name, entry):
+    """Renders one template into entry (status and file or message)."""
+    try:
+        text = env.from_string(source).render(**context)
+        with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        entry.update(status="ok", file=name)
+    except RaisedByTemplate as e:
+        entry.update(status="raise_exception", message=str(e))
+    except Exception as e:
+        entry.update(status="error", message=f"{type(e).__name__}: {e}")
+    return entry
+
+
+def read_snippets(path):
+    """Snippets are separated by lines '#---'; the text before the first separator is a header."""
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = f.read().split("\n")
+    snippets, current, start = [], None, 0
+    for i, line in enumerate(lines):
+        if line == "#---":
+            if current is not None:
+                snippets.append((start, "\n".join(current)))
+            current, start = [], i + 2
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        snippets.append((start, "\n".join(current)))
+    return snippets
+
+
+def run_snippets(env, args):
+    with open(args.conversations, encoding="utf-8") as f:
+        context = json.load(f)
+    manifest = []
+    for index, (line, source) in enumerate(read_snippets(args.templates)):
+        entry = {"index": index, "line": line}
+        manifest.append(render(env, source, context, args.out, f"snippet_{index:03d}.txt", entry))
+    return manifest
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("templates")
-    ap.add_argument("conversations")
+    ap.add_argument("mode", choices=["templates", "snippets"])
+    ap.add_argument("templates", help="templates folder, or the snippets file")
+    ap.add_argument("conversations", help="conversations folder, or the snippets' context JSON")
     ap.add_argument("out")
     ap.add_argument("--now", required=True)
     args = ap.parse_args()
     now = datetime.datetime.strptime(args.now, "%Y-%m-%d")  # midnight, like `moe template --now`
     env = make_env(now)
     os.makedirs(args.out, exist_ok=True)
+    if args.mode == "snippets":
+        manifest = run_snippets(env, args)
+        with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1)
+        print(f"{len(manifest)} snippets, jinja2 {jinja2.__version__}", file=sys.stderr)
+        return
     manifest = []
     templates = sorted(f for f in os.listdir(args.templates) if f.endswith(".jinja"))
     conversations = sorted(f for f in os.listdir(args.conversations) if f.endswith(".json"))

@@ -462,7 +462,11 @@ Value Interpreter::eval_getitem(const Expr& e, const std::shared_ptr<Scope>& sco
 }
 
 Value Interpreter::eval_filter(const Expr& e, const std::shared_ptr<Scope>& scope, const Value* block_input) {
-  Value v = e.children[0] ? eval(*e.children[0], scope) : *block_input;
+  // In {% filter a|b %} and {% set x | a | b %} the innermost filter's input is the rendered block.
+  const Expr* inner = e.children[0].get();
+  Value v = !inner ? *block_input
+            : (block_input && inner->kind == ExprKind::Filter) ? eval_filter(*inner, scope, block_input)
+                                                               : eval(*inner, scope);
   try {
     if (!e.known) throw Fault("TemplateRuntimeError: No filter named '" + e.name + "' found.");
     CallArgs args = eval_args(e, scope);

@@ -32,9 +32,7 @@ std::vector<U32> split_whitespace(const U32& s, int64_t maxsplit, bool from_righ
       while (i < n && unicode::is_space(s[i])) ++i;
       if (i >= n) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-        size_t e = n;
-        while (e > i && unicode::is_space(s[e - 1])) --e;
-        out.push_back(s.substr(i, e - i));
+        out.push_back(s.substr(i));  // the rest keeps its trailing whitespace, as in Python
         break;
       }
       size_t j = i;
@@ -49,9 +47,7 @@ std::vector<U32> split_whitespace(const U32& s, int64_t maxsplit, bool from_righ
     while (i >= 0 && unicode::is_space(s[static_cast<size_t>(i)])) --i;
     if (i < 0) break;
     if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-      size_t b = 0;
-      while (b < static_cast<size_t>(i) && unicode::is_space(s[b])) ++b;
-      out.push_back(s.substr(b, static_cast<size_t>(i) + 1 - b));
+      out.push_back(s.substr(0, static_cast<size_t>(i) + 1));
       break;
     }
     int64_t j = i;

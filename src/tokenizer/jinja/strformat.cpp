@@ -442,8 +442,8 @@ std::string format_impl(const std::string& fmt, const CallArgs& call, size_t& au
       k += 2;
       if (k < field.size() && field[k] != ':') throw Fault("ValueError: expected ':' after conversion specifier");
     }
+    Value v = field_value(name, call, auto_index, numbering);  // numbered before any {} inside its spec
     if (k < field.size() && field[k] == ':') spec = format_impl(field.substr(k + 1), call, auto_index, numbering, depth + 1);
-    Value v = field_value(name, call, auto_index, numbering);
     if (conversion == 'r' || conversion == 'a') v = Value::string(repr(v));
     else if (conversion == 's') v = Value::string(str(v));
     else if (conversion) throw Fault(std::string("ValueError: Unknown conversion specifier ") + conversion);

@@ -98,7 +98,7 @@ def run_snippets(env, args):
         context = json.load(f)
     manifest = []
     for index, (line, source) in enumerate(read_snippets(args.templates)):
-        entry = {"index": index, "line": line}
+        entry = {"index": index, "line": line, "source": source}
         manifest.append(render(env, source, context, args.out, f"snippet_{index:03d}.txt", entry))
     return manifest
 

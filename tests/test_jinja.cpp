@@ -7,6 +7,12 @@
 #include "support/testdata.h"
 #include "tokenizer/jinja/jinja.h"
 
+// `moe template -m` needs the GGUF reader/writer of src/format; test it whenever they are in the tree.
+#if __has_include("format/gguf_reader.cpp") && __has_include("format/gguf_writer.cpp")
+#define MOE_TEST_HAVE_GGUF 1
+#include "format/gguf.h"
+#endif
+
 namespace {
 
 using moe::jinja::RaiseException;
@@ -345,6 +351,36 @@ TEST_F(TemplateCli, BadInputIsOneLineAndNonZero) {
   check(moe::test::run_moe({"template", "--context", good_c}), "--template");
   check(moe::test::run_moe({"template", "--template", good_t}), "--context");
   check(moe::test::run_moe({"template", "--template", good_t, "-m", "x.gguf", "--context", good_c}), "excludes");
+}
+
+TEST_F(TemplateCli, ModelSuppliesTemplateAndSpecialTokens) {
+#ifdef MOE_TEST_HAVE_GGUF
+  moe::GgufWriter w;
+  w.set("general.architecture", moe::GgufValue::make_string("llama"));
+  w.set("tokenizer.chat_template",
+        moe::GgufValue::make_string("{{ bos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}{{ eos_token }}\n"));
+  w.set("tokenizer.ggml.tokens", moe::GgufValue::make_string_array({"<unk>", "<|begin|>", "<|end|>", "a"}));
+  w.set("tokenizer.ggml.bos_token_id", moe::GgufValue::make_u32(1));
+  w.set("tokenizer.ggml.eos_token_id", moe::GgufValue::make_u32(2));
+  std::string model = dir_ + "/tiny.gguf";
+  w.write(model);
+  auto c = file("c.json", R"({"messages": [{"role": "user", "content": "hi"}]})");
+  auto r = moe::test::run_moe({"template", "-m", model, "--context", c});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "<|begin|>[hi]<|end|>");
+  // The context wins over the file's special tokens.
+  auto c2 = file("c2.json", R"({"bos_token": "B", "messages": []})");
+  r = moe::test::run_moe({"template", "-m", model, "--context", c2});
+  EXPECT_EQ(r.out, "B<|end|>");
+  moe::GgufWriter bare;
+  bare.set("general.architecture", moe::GgufValue::make_string("llama"));
+  bare.write(dir_ + "/bare.gguf");
+  r = moe::test::run_moe({"template", "-m", dir_ + "/bare.gguf", "--context", c});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("chat_template"), std::string::npos) << r.err;
+#else
+  GTEST_SKIP() << "the GGUF reader/writer are not in this tree yet";
+#endif
 }
 
 }  // namespace

@@ -269,15 +269,8 @@ std::string url_quote(const std::string& s, bool for_qs) {
   return out;
 }
 
-}  // namespace
-
-bool is_known_filter(const std::string& name) {
-  return std::find(std::begin(kFilters), std::end(kFilters), name) != std::end(kFilters);
-}
-
-Value apply_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
-  if (!is_known_filter(name)) throw Fault("TemplateRuntimeError: No filter named '" + name + "' found.");
-  if (auto r = apply_sequence_filter(interp, name, v, args)) return *r;
+// default, length, string, safe/escape, tojson, text case and trimming, numbers.
+std::optional<Value> value_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
   auto none = [&] { bind_args(name, args, {}, 0); };
   if (name == "default" || name == "d") {
     auto a = bind_args(name, args, {"default_value", "boolean"}, 0);
@@ -321,6 +314,12 @@ Value apply_filter(Interpreter& interp, const std::string& name, const Value& v,
   if (name == "indent") return do_indent(v, args);
   if (name == "round") return do_round(v, args);
   if (name == "truncate") return do_truncate(v, args);
+  return std::nullopt;
+}
+
+// wordcount, format, attr, urlencode, xmlattr, filesizeformat.
+std::optional<Value> text_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
+  auto none = [&] { bind_args(name, args, {}, 0); };
   if (name == "wordcount") {
     none();
     int64_t n = 0;
@@ -351,14 +350,19 @@ Value apply_filter(Interpreter& interp, const std::string& name, const Value& v,
     if (v.is_undefined()) v.fail_undefined();
     std::string attr = py::str(*a[0]);
     if (auto x = python_attribute(interp, v, attr)) return *x;
-    return Value::undefined("'" + py::type_name(v) + " object' has no attribute '" + attr + "'");
+    std::string hint = "'";
+    hint.append(py::type_name(v)).append(" object' has no attribute '").append(attr).append(1, '\'');
+    return Value::undefined(std::move(hint));
   }
   if (name == "urlencode") {
     none();
     if (v.is_dict()) {
       std::string out;
       for (const auto& [k, x] : v.dict().items())
-        out += (out.empty() ? "" : "&") + url_quote(py::str(k), true) + "=" + url_quote(py::str(x), true);
+      {
+        if (!out.empty()) out.push_back('&');
+        out.append(url_quote(py::str(k), true)).append(1, '=').append(url_quote(py::str(x), true));
+      }
       return Value::string(out);
     }
     return Value::string(url_quote(py::str(v), false));
@@ -372,7 +376,8 @@ Value apply_filter(Interpreter& interp, const std::string& name, const Value& v,
       std::string key = py::str(k);
       if (key.find_first_of(" \t\n\r\f\v/>=") != std::string::npos)
         throw Fault("ValueError: Invalid character in attribute name: " + py::repr(k));
-      rv += (rv.empty() ? "" : " ") + py::escape_html(key) + "=\"" + py::escape(x).str() + "\"";
+      if (!rv.empty()) rv.push_back(' ');
+      rv.append(py::escape_html(key)).append("=\"").append(py::escape(x).str()).append(1, '"');
     }
     if ((!a[0] || py::truthy(*a[0])) && !rv.empty()) rv = " " + rv;
     return Value::string(rv);
@@ -398,6 +403,20 @@ Value apply_filter(Interpreter& interp, const std::string& name, const Value& v,
     std::snprintf(buf, sizeof buf, "%.1f %s", base * bytes / unit, binary ? kBin[i] : kDec[i]);
     return Value::string(buf);
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool is_known_filter(const std::string& name) {
+  return std::find(std::begin(kFilters), std::end(kFilters), name) != std::end(kFilters);
+}
+
+Value apply_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
+  if (!is_known_filter(name)) throw Fault("TemplateRuntimeError: No filter named '" + name + "' found.");
+  if (auto r = apply_sequence_filter(interp, name, v, args)) return *r;
+  for (auto* group : {value_filter, text_filter})
+    if (auto r = group(interp, name, v, args)) return *r;
   // pprint, random, striptags, urlize, wordwrap, groupby: not reproduced (addresses, randomness, or
   // algorithms no chat template uses); refusing is better than rendering something else.
   throw Fault("unsupported: the '" + name + "' filter");

@@ -162,10 +162,8 @@ Value min_max(Interpreter& interp, const Value& v, CallArgs& args, bool is_max, 
   return items[best];
 }
 
-}  // namespace
-
-std::optional<Value> apply_sequence_filter(Interpreter& interp, const std::string& name, const Value& v,
-                                           CallArgs& args) {
+// list, first, last, reverse, join, sum.
+std::optional<Value> basic_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
   if (name == "list") {
     bind_args(name, args, {}, 0);
     return Value::list(py::to_list(v));
@@ -209,6 +207,20 @@ std::optional<Value> apply_sequence_filter(Interpreter& interp, const std::strin
     }
     return Value::string(std::move(out));
   }
+  if (name == "sum") {
+    auto a = bind_args(name, args, {"attribute", "start"}, 0);
+    Value total = a[1] ? *a[1] : Value::integer(0);
+    std::function<Value(const Value&)> get = [](const Value& x) { return x; };
+    if (a[0] && !a[0]->is_none()) get = make_attrgetter(interp, *a[0]);
+    auto src = make_source(v);
+    while (auto x = src()) total = binary_op("+", total, get(*x));
+    return total;
+  }
+  return std::nullopt;
+}
+
+// sort, dictsort, min, max (case-insensitive unless asked).
+std::optional<Value> ordering_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
   if (name == "sort") {
     auto a = bind_args(name, args, {"reverse", "case_sensitive", "attribute"}, 0);
     bool reverse = a[0] && py::truthy(*a[0]);
@@ -246,6 +258,12 @@ std::optional<Value> apply_sequence_filter(Interpreter& interp, const std::strin
     auto key = [&](const Value& t) { return cs ? t.items()[pos] : ignore_case(t.items()[pos]); };
     return Value::list(sorted(std::move(items), key, a[2] && py::truthy(*a[2])));
   }
+  if (name == "min" || name == "max") return min_max(interp, v, args, name == "max", name);
+  return std::nullopt;
+}
+
+// The filters that return generators: unique, map, select*, reject*, items, batch, slice.
+std::optional<Value> generator_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
   if (name == "unique") {
     auto a = bind_args(name, args, {"case_sensitive", "attribute"}, 0);
     bool cs = a[0] && py::truthy(*a[0]);
@@ -263,16 +281,6 @@ std::optional<Value> apply_sequence_filter(Interpreter& interp, const std::strin
       }
       return std::nullopt;
     });
-  }
-  if (name == "min" || name == "max") return min_max(interp, v, args, name == "max", name);
-  if (name == "sum") {
-    auto a = bind_args(name, args, {"attribute", "start"}, 0);
-    Value total = a[1] ? *a[1] : Value::integer(0);
-    std::function<Value(const Value&)> get = [](const Value& x) { return x; };
-    if (a[0] && !a[0]->is_none()) get = make_attrgetter(interp, *a[0]);
-    auto src = make_source(v);
-    while (auto x = src()) total = binary_op("+", total, get(*x));
-    return total;
   }
   if (name == "map") return do_map(interp, v, args);
   if (name == "select" || name == "reject") return select_or_reject(interp, v, args, false, name == "select");
@@ -324,6 +332,15 @@ std::optional<Value> apply_sequence_filter(Interpreter& interp, const std::strin
       return st->first[st->second++];
     });
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Value> apply_sequence_filter(Interpreter& interp, const std::string& name, const Value& v,
+                                           CallArgs& args) {
+  for (auto* group : {basic_filter, ordering_filter, generator_filter})
+    if (auto r = group(interp, name, v, args)) return r;
   return std::nullopt;
 }
 

@@ -134,14 +134,13 @@ U32 arg_string(const std::optional<Value>& v, const char* what) {
   return unicode::decode(v->str());
 }
 
-Value str_method(const Value& self, const std::string& name, CallArgs& a) {
+// Each group below handles some of Python's str methods and returns nullopt for the others. Methods of a
+// Markup return Markup, as markupsafe wraps them.
+
+// upper/lower/title/... and the is* classifiers.
+std::optional<Value> str_case_method(const Value& self, const std::string& name, CallArgs& a) {
   const bool mk = self.markup();
   auto S = [&](const U32& s) { return Value::string(unicode::encode(s), mk); };
-  auto list_of = [&](const std::vector<U32>& parts) {
-    std::vector<Value> out;
-    for (const auto& p : parts) out.push_back(S(p));
-    return Value::list(std::move(out));
-  };
   const U32 s = unicode::decode(self.str());
   auto args = [&](std::vector<const char*> names, size_t required) { return bind_args(name, a, names, required); };
   if (name == "upper") return args({}, 0), S(unicode::to_upper(s));
@@ -159,6 +158,45 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
     for (char32_t c : s) (unicode::is_upper(c) ? unicode::append_lower : unicode::append_upper)(out, c);
     return S(out);
   }
+  auto all_of = [&](bool (*pred)(char32_t)) {
+    args({}, 0);
+    return Value::boolean(!s.empty() && std::all_of(s.begin(), s.end(), pred));
+  };
+  if (name == "isdigit" || name == "isdecimal" || name == "isnumeric") return all_of(unicode::is_digit);
+  if (name == "isalpha") return all_of(unicode::is_alpha);
+  if (name == "isalnum") return all_of(unicode::is_alnum);
+  if (name == "isspace") return all_of(unicode::is_space);
+  if (name == "isprintable") {
+    args({}, 0);
+    return Value::boolean(std::all_of(s.begin(), s.end(), unicode::is_printable));
+  }
+  if (name == "isascii") {
+    args({}, 0);
+    return Value::boolean(std::all_of(s.begin(), s.end(), [](char32_t c) { return c < 0x80; }));
+  }
+  if (name == "isupper" || name == "islower") {
+    args({}, 0);
+    bool any_cased = false, ok = true;
+    for (char32_t c : s) {
+      bool up = unicode::is_upper(c), lo = unicode::is_lower(c);
+      any_cased |= up || lo;
+      if (name == "isupper" ? lo : up) ok = false;
+    }
+    return Value::boolean(any_cased && ok);
+  }
+  return std::nullopt;
+}
+// strip, split, splitlines, partition, removeprefix/removesuffix.
+std::optional<Value> str_split_method(const Value& self, const std::string& name, CallArgs& a) {
+  const bool mk = self.markup();
+  auto S = [&](const U32& s) { return Value::string(unicode::encode(s), mk); };
+  auto list_of = [&](const std::vector<U32>& parts) {
+    std::vector<Value> out;
+    for (const auto& p : parts) out.push_back(S(p));
+    return Value::list(std::move(out));
+  };
+  const U32 s = unicode::decode(self.str());
+  auto args = [&](std::vector<const char*> names, size_t required) { return bind_args(name, a, names, required); };
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     auto v = args({"chars"}, 0);
     U32 chars;
@@ -177,6 +215,33 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
     auto v = args({"keepends"}, 0);
     return list_of(splitlines(s, v[0] && py::truthy(*v[0])));
   }
+  if (name == "partition" || name == "rpartition") {
+    auto v = args({"sep"}, 1);
+    U32 sep = arg_string(v[0], "separator");
+    if (sep.empty()) throw Fault("ValueError: empty separator");
+    size_t p = name == "partition" ? s.find(sep) : s.rfind(sep);
+    if (p == U32::npos)
+      return name == "partition" ? Value::tuple({S(s), S(U32()), S(U32())}) : Value::tuple({S(U32()), S(U32()), S(s)});
+    return Value::tuple({S(s.substr(0, p)), S(sep), S(s.substr(p + sep.size()))});
+  }
+  if (name == "removeprefix" || name == "removesuffix") {
+    auto v = args({"affix"}, 1);
+    U32 fix = arg_string(v[0], "argument");
+    if (name == "removeprefix" && s.compare(0, fix.size(), fix) == 0 && s.size() >= fix.size())
+      return S(s.substr(fix.size()));
+    if (name == "removesuffix" && !fix.empty() && s.size() >= fix.size() &&
+        s.compare(s.size() - fix.size(), fix.size(), fix) == 0)
+      return S(s.substr(0, s.size() - fix.size()));
+    return S(s);
+  }
+  return std::nullopt;
+}
+// startswith/endswith, replace, find/index/count, join.
+std::optional<Value> str_search_method(const Value& self, const std::string& name, CallArgs& a) {
+  const bool mk = self.markup();
+  auto S = [&](const U32& s) { return Value::string(unicode::encode(s), mk); };
+  const U32 s = unicode::decode(self.str());
+  auto args = [&](std::vector<const char*> names, size_t required) { return bind_args(name, a, names, required); };
   if (name == "startswith" || name == "endswith") {
     auto v = args({"prefix", "start", "end"}, 1);
     auto [b, e] = span(s, v[1], v[2]);
@@ -249,6 +314,14 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
     }
     return Value::string(out, mk);
   }
+  return std::nullopt;
+}
+// format/format_map and the padding methods.
+std::optional<Value> str_format_method(const Value& self, const std::string& name, CallArgs& a) {
+  const bool mk = self.markup();
+  auto S = [&](const U32& s) { return Value::string(unicode::encode(s), mk); };
+  const U32 s = unicode::decode(self.str());
+  auto args = [&](std::vector<const char*> names, size_t required) { return bind_args(name, a, names, required); };
   if (name == "format" || name == "format_map") {
     CallArgs call = a;
     if (name == "format_map") {
@@ -262,32 +335,6 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
       for (auto& kv : call.kwargs) kv.second = kv.second.is_string() ? py::escape(kv.second) : kv.second;
     }
     return Value::string(py::str_format(self.str(), call), mk);
-  }
-  auto all_of = [&](bool (*pred)(char32_t)) {
-    args({}, 0);
-    return Value::boolean(!s.empty() && std::all_of(s.begin(), s.end(), pred));
-  };
-  if (name == "isdigit" || name == "isdecimal" || name == "isnumeric") return all_of(unicode::is_digit);
-  if (name == "isalpha") return all_of(unicode::is_alpha);
-  if (name == "isalnum") return all_of(unicode::is_alnum);
-  if (name == "isspace") return all_of(unicode::is_space);
-  if (name == "isprintable") {
-    args({}, 0);
-    return Value::boolean(std::all_of(s.begin(), s.end(), unicode::is_printable));
-  }
-  if (name == "isascii") {
-    args({}, 0);
-    return Value::boolean(std::all_of(s.begin(), s.end(), [](char32_t c) { return c < 0x80; }));
-  }
-  if (name == "isupper" || name == "islower") {
-    args({}, 0);
-    bool any_cased = false, ok = true;
-    for (char32_t c : s) {
-      bool up = unicode::is_upper(c), lo = unicode::is_lower(c);
-      any_cased |= up || lo;
-      if (name == "isupper" ? lo : up) ok = false;
-    }
-    return Value::boolean(any_cased && ok);
   }
   if (name == "ljust" || name == "rjust" || name == "center") {
     auto v = args({"width", "fillchar"}, 1);
@@ -313,25 +360,11 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
     out.insert(at, static_cast<size_t>(width - len), U'0');
     return S(out);
   }
-  if (name == "partition" || name == "rpartition") {
-    auto v = args({"sep"}, 1);
-    U32 sep = arg_string(v[0], "separator");
-    if (sep.empty()) throw Fault("ValueError: empty separator");
-    size_t p = name == "partition" ? s.find(sep) : s.rfind(sep);
-    if (p == U32::npos)
-      return name == "partition" ? Value::tuple({S(s), S(U32()), S(U32())}) : Value::tuple({S(U32()), S(U32()), S(s)});
-    return Value::tuple({S(s.substr(0, p)), S(sep), S(s.substr(p + sep.size()))});
-  }
-  if (name == "removeprefix" || name == "removesuffix") {
-    auto v = args({"affix"}, 1);
-    U32 fix = arg_string(v[0], "argument");
-    if (name == "removeprefix" && s.compare(0, fix.size(), fix) == 0 && s.size() >= fix.size())
-      return S(s.substr(fix.size()));
-    if (name == "removesuffix" && !fix.empty() && s.size() >= fix.size() &&
-        s.compare(s.size() - fix.size(), fix.size(), fix) == 0)
-      return S(s.substr(0, s.size() - fix.size()));
-    return S(s);
-  }
+  return std::nullopt;
+}
+Value str_method(const Value& self, const std::string& name, CallArgs& a) {
+  for (auto* group : {str_case_method, str_split_method, str_search_method, str_format_method})
+    if (auto r = group(self, name, a)) return *r;
   throw Fault("unsupported: the str method '" + name + "'");
 }
 

@@ -372,6 +372,12 @@ TEST_F(TemplateCli, ModelSuppliesTemplateAndSpecialTokens) {
   auto c2 = file("c2.json", R"({"bos_token": "B", "messages": []})");
   r = moe::test::run_moe({"template", "-m", model, "--context", c2});
   EXPECT_EQ(r.out, "B<|end|>");
+  // With tools, a tool_use template wins (transformers' rule for files with several templates).
+  w.set("tokenizer.chat_template.tool_use", moe::GgufValue::make_string("tools:{{ tools|length }}"));
+  w.write(model);
+  auto c3 = file("c3.json", R"({"tools": [{"type": "function"}], "messages": []})");
+  EXPECT_EQ(moe::test::run_moe({"template", "-m", model, "--context", c3}).out, "tools:1");
+  EXPECT_EQ(moe::test::run_moe({"template", "-m", model, "--context", c2}).out, "B<|end|>");
   moe::GgufWriter bare;
   bare.set("general.architecture", moe::GgufValue::make_string("llama"));
   bare.write(dir_ + "/bare.gguf");

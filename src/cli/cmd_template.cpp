@@ -57,7 +57,8 @@ int cmd_template(int argc, char** argv) {
 
     std::string source, source_name;
     if (!model_path.empty()) {
-      ModelTemplate mt = read_model_template(model_path);
+      bool tools = context.contains("tools") && !context["tools"].is_null();
+      ModelTemplate mt = read_model_template(model_path, tools);
       source = std::move(mt.chat_template);
       source_name = model_path + " (tokenizer.chat_template)";
       if (mt.bos && !context.contains("bos_token")) context["bos_token"] = *mt.bos;

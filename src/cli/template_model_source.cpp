@@ -12,11 +12,13 @@
 
 namespace moe::cli {
 
-ModelTemplate read_model_template(const std::string& gguf_path) {
+ModelTemplate read_model_template(const std::string& gguf_path, bool tools) {
 #ifdef MOE_TEMPLATE_HAVE_GGUF
   GgufFile file(gguf_path);
   ModelTemplate t;
-  auto tmpl = file.get_string("tokenizer.chat_template");
+  std::optional<std::string> tmpl;
+  if (tools) tmpl = file.get_string("tokenizer.chat_template.tool_use");
+  if (!tmpl) tmpl = file.get_string("tokenizer.chat_template");
   if (!tmpl) throw Error(gguf_path + ": no tokenizer.chat_template in the GGUF metadata");
   t.chat_template = *tmpl;
   auto tokens = file.get_string_array("tokenizer.ggml.tokens");
@@ -29,6 +31,7 @@ ModelTemplate read_model_template(const std::string& gguf_path) {
   t.eos = token("tokenizer.ggml.eos_token_id");
   return t;
 #else
+  (void)tools;
   throw Error(gguf_path + ": reading templates from GGUF files needs the GGUF reader, which this build lacks");
 #endif
 }

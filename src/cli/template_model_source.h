@@ -11,7 +11,8 @@ struct ModelTemplate {
   std::optional<std::string> eos;  // tokenizer.ggml.tokens[tokenizer.ggml.eos_token_id]
 };
 
-// Throws moe::Error naming the file when it cannot be read or has no chat template.
-ModelTemplate read_model_template(const std::string& gguf_path);
+// Throws moe::Error naming the file when it cannot be read or has no chat template. With `tools`, a
+// `tokenizer.chat_template.tool_use` template is preferred when the file has one, as transformers does.
+ModelTemplate read_model_template(const std::string& gguf_path, bool tools);
 
 }  // namespace moe::cli

@@ -26,5 +26,6 @@ int cmd_synth(int argc, char** argv);
 int cmd_convert_llama2c(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_train_tokenizer(int argc, char** argv);
+int cmd_template(int argc, char** argv);
 
 }  // namespace moe::cli

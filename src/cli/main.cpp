@@ -17,6 +17,7 @@ const Command kCommands[] = {
     {"convert-llama2c", moe::cli::cmd_convert_llama2c, "convert a llama2.c checkpoint and tokenizer to GGUF"},
     {"tokenize", moe::cli::cmd_tokenize, "text -> token ids with a model's vocabulary"},
     {"train-tokenizer", moe::cli::cmd_train_tokenizer, "train a byte-level BPE vocabulary, write a vocab-only GGUF"},
+    {"template", moe::cli::cmd_template, "render a chat template for a JSON context (as transformers/Jinja2 does)"},
 };
 
 void print_usage(FILE* f) {

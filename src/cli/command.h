@@ -27,5 +27,10 @@ int cmd_convert_llama2c(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_train_tokenizer(int argc, char** argv);
 int cmd_template(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
+int cmd_prune(int argc, char** argv);
+int cmd_steer_find(int argc, char** argv);
 
 }  // namespace moe::cli

@@ -43,7 +43,7 @@ void write_heatmap_svg(const std::string& path, const LayerExpertTable& t, const
   const int E = L ? static_cast<int>(t[0].size()) : 0;
   const int cell = std::clamp(900 / std::max(E, 1), 4, 24);
   const int left = 60, top = 50, legend = 70;
-  const int w = left + E * cell + legend + 20, h = top + L * cell + 50;
+  const int w = std::max(left + E * cell + legend + 20, 620), h = top + L * cell + 50;
   double lo = 0, hi = 0;
   bool first = true;
   for (const auto& row : t)

@@ -5,6 +5,7 @@
 #include <array>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "format/gguf.h"
@@ -282,6 +283,19 @@ TEST(Tokenizer, StreamDecoderHoldsSplitCharacters) {
       }
     }
   }
+}
+
+// A Tokenizer is immutable: threads encoding at once get what one thread gets.
+TEST(Tokenizer, ConcurrentEncodeMatchesSerial) {
+  MOE_REQUIRE_TESTDATA();
+  const Tokenizer tok = load_gguf(gguf_vocab("deepseek-coder"));
+  const std::string text = test::read_file(test::testdata_path("corpus/tinyshakespeare.txt")).substr(0, 200000);
+  const auto expected = tok.encode(text, true, true);
+  std::vector<std::vector<int32_t>> got(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) threads.emplace_back([&, i] { got[i] = tok.encode(text, true, true); });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) EXPECT_EQ(g, expected);
 }
 
 TEST(Tokenizer, OutOfRangeIdsAreUsageErrors) {

@@ -371,6 +371,38 @@ TEST(Tokenizer, EndOfGenerationRules) {
   EXPECT_EQ(tok.bos(), -1);
 }
 
+// Gemma 4 style (tokenizer model gemma4): BPE merges over UTF-8 characters with U+2581 for spaces, <0xXX>
+// byte fallback, runs of newlines taken whole, BOS always added.
+TEST(Tokenizer, Utf8BpeLikeGemma4) {
+  TokenizerMetadata m;
+  m.model = "gemma4";
+  m.tokens = {"<pad>", "<eos>", "<bos>"};
+  m.token_types = {kTokenControl, kTokenControl, kTokenControl};
+  for (int b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    m.tokens.push_back(hex);
+    m.token_types.push_back(kTokenByte);
+  }
+  for (const char* s : {"a", "b", "c", "\xE2\x96\x81", "\n", "\n\n", "ab", "\xE2\x96\x81" "ab", "abc"}) {
+    m.tokens.push_back(s);
+    m.token_types.push_back(kTokenNormal);
+  }
+  m.merges = {"a b", "\xE2\x96\x81 ab", "ab c", "\n \n"};
+  m.bos = 2;
+  m.eos = 1;
+  m.add_bos = false;  // Gemma 4 adds BOS anyway, as llama.cpp does
+  const Tokenizer tok = load_via_gguf(m);
+  const int32_t ab = tok.find_token("ab"), sp_ab = tok.find_token("\xE2\x96\x81" "ab"), c = tok.find_token("c");
+  EXPECT_EQ(tok.encode("ab abc", true, false), (std::vector<int32_t>{2, ab, sp_ab, c}));
+  EXPECT_EQ(tok.decode(tok.encode("ab abc", true, false), true), "ab abc");
+  const auto e = tok.encode("\xC3\xA9\n\n", false, false);  // é has no token: two byte tokens
+  EXPECT_EQ(e, (std::vector<int32_t>{3 + 0xC3, 3 + 0xA9, tok.find_token("\n\n")}));
+  EXPECT_EQ(tok.decode(e), "\xC3\xA9\n\n");
+  EXPECT_EQ(tok.kind(), "gemma4 (BPE over UTF-8, byte fallback), pre gemma4");
+  EXPECT_TRUE(tok.is_eog(1));
+}
+
 TEST(Tokenizer, Nfc) {
   EXPECT_EQ(unicode::to_nfc("e\xCC\x81"), "\xC3\xA9");                        // e + acute -> é
   EXPECT_EQ(unicode::to_nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80");      // Hangul L+V -> 가

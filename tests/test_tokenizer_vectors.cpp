@@ -96,10 +96,10 @@ TEST(TokenizerVectors, LlamaCppVocabularies) {
       continue;
     }
     GgufFile f(gguf.string());
-    // Only the gpt2 and llama tokenizer models are implemented; say so for others (BERT WordPiece, Gemma 4's
-    // SentencePiece-style BPE) instead of hiding them. Any other problem with a file fails the test.
+    // Only the gpt2, llama and gemma4 tokenizer models are implemented; say so for others (BERT WordPiece,
+    // T5 unigram) instead of hiding them. Any other problem with a file fails the test.
     const std::string model = f.get_string("tokenizer.ggml.model").value_or("?");
-    if (model != "gpt2" && model != "llama") {
+    if (model != "gpt2" && model != "llama" && model != "gemma4") {
       std::printf("[ vectors  ] %-40s not run: tokenizer model '%s' is not implemented\n",
                   gguf.filename().c_str(), model.c_str());
       continue;

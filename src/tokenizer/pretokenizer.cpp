@@ -63,6 +63,7 @@ const Alias kAliases[] = {
     {"bloom", "gpt3-finnish"}, {"chatglm-bpe", "glm4"},
     {"llama4", "gpt-4o"}, {"kanana2", "gpt-4o"}, {"talkie", "gpt-4o"},
     {"cohere2moe", "tiny_aya"}, {"bailingmoe2", "bailingmoe"}, {"llada-moe", "bailingmoe"},
+    {"granite-embed-multi-311m", "gemma4"},
 };
 
 std::vector<PreTokenizerSpec> build_specs() {
@@ -139,6 +140,13 @@ std::vector<PreTokenizerSpec> build_specs() {
        MOE_CONTRACTIONS R"re(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|)re" MOE_SPACES},
       true)
       .ignore_merges = true;
+  // SentencePiece-style BPE (Gemma 4, Sarvam-MoE): spaces become U+2581 and merges run over whole lines of
+  // raw UTF-8; only newlines are split off.
+  auto& gemma4 = add("gemma4", {R"re([^\n]+|[\n]+)re"}, true);
+  gemma4.byte_level = false;
+  gemma4.force_bos = true;
+  gemma4.whole_newlines = true;
+  add("sarvam-moe", {R"re([^\n]+|[\n]+)re"}, false).byte_level = false;
   return v;
 }
 

@@ -1,5 +1,6 @@
-// The two tokenizer models on plain text: byte-level BPE (merge ranks) and SentencePiece (merge scores).
-// Both follow llama.cpp's algorithms exactly, including the tie rule (equal rank/score: leftmost pair first).
+// The tokenizer models on plain text: BPE (merge ranks, over bytes or, for gemma4, over UTF-8 characters)
+// and SentencePiece (merge scores). Both follow llama.cpp's algorithms exactly, including the tie rule
+// (equal rank/score: leftmost pair first).
 #include <algorithm>
 
 #include "tokenizer/tokenizer_impl.h"
@@ -15,10 +16,34 @@ struct BpePair {
   int32_t left;  // position of the left symbol
   int32_t left_sym, right_sym;
 };
-struct BpePairLater {  // priority_queue keeps the largest on top: lowest rank, then leftmost, must be "largest"
+struct BpePairLater {  // heap order: the lowest rank, then the leftmost pair, comes out first
   bool operator()(const BpePair& a, const BpePair& b) const {
     return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
   }
+};
+
+// Words repeat a lot in real text: remember where each short word's ids went in `out` and copy them.
+class WordCache {
+ public:
+  template <class Encode>
+  void encode(std::string_view word, std::vector<int32_t>& out, Encode&& encode_word) {
+    if (word.size() > 64) {  // long pieces rarely repeat
+      encode_word(word, out);
+      return;
+    }
+    const size_t at = out.size();
+    auto it = seen_.find(word);
+    if (it != seen_.end()) {
+      out.resize(at + it->second.second);
+      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
+      return;
+    }
+    encode_word(word, out);
+    seen_.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
+  }
+
+ private:
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen_;  // word -> (offset, count) in out
 };
 
 // Reused buffers of one encode call (no allocation per word).
@@ -144,26 +169,10 @@ void Tokenizer::Impl::encode_bpe(std::string_view text, std::vector<int32_t>& ou
   std::vector<RegexSplitter::Piece> pieces;
   splitter.split(text, pieces);
   BpeWordEncoder enc(*this);
-  // Words repeat a lot in real text: remember where each short word's ids went in `out` and copy them.
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen;
-  seen.reserve(std::min<size_t>(pieces.size(), 1 << 16));
-  for (const auto& p : pieces) {
-    const std::string_view word = text.substr(p.offset, p.length);
-    if (word.size() > 64) {
-      enc.encode(word, out);
-      continue;
-    }
-    auto it = seen.find(word);
-    if (it != seen.end()) {
-      const size_t at = out.size();
-      out.resize(at + it->second.second);
-      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
-      continue;
-    }
-    const size_t at = out.size();
-    enc.encode(word, out);
-    seen.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
-  }
+  WordCache cache;
+  for (const auto& p : pieces)
+    cache.encode(text.substr(p.offset, p.length), out,
+                 [&](std::string_view word, std::vector<int32_t>& o) { enc.encode(word, o); });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -184,10 +193,6 @@ struct SpmPairLater {  // highest score first, then leftmost
     return a.score != b.score ? a.score < b.score : a.left > b.left;
   }
 };
-
-}  // namespace
-
-namespace {
 
 class SpmChunkEncoder {
  public:
@@ -272,20 +277,10 @@ void Tokenizer::Impl::encode_spm(std::string_view raw, bool prefix_space, std::v
   // a space inside a token; cutting there gives the same ids, keeps heaps small and lets words be cached.
   SpmChunkEncoder enc(*this);
   const std::string_view sv(s);
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen;
+  WordCache cache;
   auto chunk = [&](size_t from, size_t to) {
-    const std::string_view word = sv.substr(from, to - from);
-    auto it = word.size() <= 64 ? seen.find(word) : seen.end();
-    if (it != seen.end()) {
-      const size_t at = out.size();
-      out.resize(at + it->second.second);
-      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
-      return;
-    }
-    const size_t at = out.size();
-    enc.encode(word, out);
-    if (word.size() <= 64)
-      seen.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
+    cache.encode(sv.substr(from, to - from), out,
+                 [&](std::string_view word, std::vector<int32_t>& o) { enc.encode(word, o); });
   };
   size_t start = 0;
   uint32_t prev_cp = 0x2581;

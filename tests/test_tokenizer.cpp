@@ -216,6 +216,10 @@ TEST(Tokenizer, SpecialTokensAreMatchedOnlyWhenAsked) {
 
   const Tokenizer spm = load_gguf(gguf_vocab("llama-spm"));
   EXPECT_EQ(spm.encode("<s>", false, true), (std::vector<int32_t>{1}));
+  // A literal <unk> is text unless special tokens are parsed (SentencePiece and llama.cpp; Hugging Face
+  // always matches it, the "known difference" of the test data's README).
+  EXPECT_EQ(spm.encode("<unk>", false, true), (std::vector<int32_t>{0}));
+  EXPECT_GT(spm.encode("<unk>", false, false).size(), 1u);
   EXPECT_NE(spm.encode("<s>", false, false), (std::vector<int32_t>{1}));
   EXPECT_EQ(spm.encode("Hello", true, false).front(), spm.bos());
   EXPECT_TRUE(spm.add_bos());

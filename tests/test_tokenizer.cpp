@@ -104,6 +104,20 @@ TEST(Tokenizer, EveryPreTokenizerCompiles) {
   EXPECT_EQ(find_pre_tokenizer("no-such-pre"), nullptr);
 }
 
+// \s is Unicode White_Space: U+180E (no longer a space since Unicode 6.3) is not one, U+2029 is.
+TEST(Tokenizer, WhiteSpaceIsUnicodeWhiteSpace) {
+  RegexSplitter gpt2(find_pre_tokenizer("gpt-2")->regexes);
+  std::vector<RegexSplitter::Piece> p;
+  const std::string mvs = " \xE1\xA0\x8E" "1";  // space, U+180E, digit
+  gpt2.split(mvs, p);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(mvs.substr(p[0].offset, p[0].length), " \xE1\xA0\x8E");  // " ?[^\s\p{L}\p{N}]+"
+  const std::string ps = "x\xE2\x80\xA9\xE2\x80\xA9y";  // two U+2029: "\s+(?!\S)" keeps one apart
+  gpt2.split(ps, p);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[1].length, 3u);
+}
+
 // decode(encode(x)) == x on every corpus for every vocabulary (the first 2 MB of the large corpora).
 TEST(Tokenizer, RoundTripOnCorpora) {
   MOE_REQUIRE_TESTDATA();

@@ -112,10 +112,11 @@ TEST(Tokenizer, WhiteSpaceIsUnicodeWhiteSpace) {
   gpt2.split(mvs, p);
   ASSERT_EQ(p.size(), 2u);
   EXPECT_EQ(mvs.substr(p[0].offset, p[0].length), " \xE1\xA0\x8E");  // " ?[^\s\p{L}\p{N}]+"
-  const std::string ps = "x\xE2\x80\xA9\xE2\x80\xA9y";  // two U+2029: "\s+(?!\S)" keeps one apart
+  const std::string ps = "x\xE2\x80\xA9\xE2\x80\xA9y";  // two U+2029: "\s+(?!\S)" takes the first alone
   gpt2.split(ps, p);
-  ASSERT_EQ(p.size(), 3u);
+  ASSERT_EQ(p.size(), 4u);  // x | U+2029 | U+2029 | y
   EXPECT_EQ(p[1].length, 3u);
+  EXPECT_EQ(p[2].length, 3u);
 }
 
 // decode(encode(x)) == x on every corpus for every vocabulary (the first 2 MB of the large corpora).

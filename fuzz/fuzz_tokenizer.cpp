@@ -28,6 +28,7 @@ moe::TokenizerMetadata tiny_vocab(const std::string& pre) {
     m.tokens.push_back(s);
     m.token_types.push_back(std::string(s) == "<think>" ? moe::kTokenUserDefined : moe::kTokenControl);
   }
+  m.bos = m.eos = static_cast<int64_t>(m.tokens.size()) - 4;  // <|endoftext|> (some pre-tokenizers add BOS)
   return m;
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "format/gguf.h"
@@ -101,6 +102,21 @@ TEST(Tokenizer, EveryPreTokenizerCompiles) {
   }
   EXPECT_EQ(find_pre_tokenizer("llama3")->name, "llama-bpe");
   EXPECT_EQ(find_pre_tokenizer("no-such-pre"), nullptr);
+}
+
+// \s is Unicode White_Space: U+180E (no longer a space since Unicode 6.3) is not one, U+2029 is.
+TEST(Tokenizer, WhiteSpaceIsUnicodeWhiteSpace) {
+  RegexSplitter gpt2(find_pre_tokenizer("gpt-2")->regexes);
+  std::vector<RegexSplitter::Piece> p;
+  const std::string mvs = " \xE1\xA0\x8E" "1";  // space, U+180E, digit
+  gpt2.split(mvs, p);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(mvs.substr(p[0].offset, p[0].length), " \xE1\xA0\x8E");  // " ?[^\s\p{L}\p{N}]+"
+  const std::string ps = "x\xE2\x80\xA9\xE2\x80\xA9y";  // two U+2029: "\s+(?!\S)" takes the first alone
+  gpt2.split(ps, p);
+  ASSERT_EQ(p.size(), 4u);  // x | U+2029 | U+2029 | y
+  EXPECT_EQ(p[1].length, 3u);
+  EXPECT_EQ(p[2].length, 3u);
 }
 
 // decode(encode(x)) == x on every corpus for every vocabulary (the first 2 MB of the large corpora).
@@ -215,6 +231,10 @@ TEST(Tokenizer, SpecialTokensAreMatchedOnlyWhenAsked) {
 
   const Tokenizer spm = load_gguf(gguf_vocab("llama-spm"));
   EXPECT_EQ(spm.encode("<s>", false, true), (std::vector<int32_t>{1}));
+  // A literal <unk> is text unless special tokens are parsed (SentencePiece and llama.cpp; Hugging Face
+  // always matches it, the "known difference" of the test data's README).
+  EXPECT_EQ(spm.encode("<unk>", false, true), (std::vector<int32_t>{0}));
+  EXPECT_GT(spm.encode("<unk>", false, false).size(), 1u);
   EXPECT_NE(spm.encode("<s>", false, false), (std::vector<int32_t>{1}));
   EXPECT_EQ(spm.encode("Hello", true, false).front(), spm.bos());
   EXPECT_TRUE(spm.add_bos());
@@ -282,6 +302,19 @@ TEST(Tokenizer, StreamDecoderHoldsSplitCharacters) {
       }
     }
   }
+}
+
+// A Tokenizer is immutable: threads encoding at once get what one thread gets.
+TEST(Tokenizer, ConcurrentEncodeMatchesSerial) {
+  MOE_REQUIRE_TESTDATA();
+  const Tokenizer tok = load_gguf(gguf_vocab("deepseek-coder"));
+  const std::string text = test::read_file(test::testdata_path("corpus/tinyshakespeare.txt")).substr(0, 200000);
+  const auto expected = tok.encode(text, true, true);
+  std::vector<std::vector<int32_t>> got(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) threads.emplace_back([&, i] { got[i] = tok.encode(text, true, true); });
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) EXPECT_EQ(g, expected);
 }
 
 TEST(Tokenizer, OutOfRangeIdsAreUsageErrors) {
@@ -355,6 +388,38 @@ TEST(Tokenizer, EndOfGenerationRules) {
   EXPECT_TRUE(tok.is_eog(tok.find_token("<|end|>")));
   EXPECT_EQ(tok.eot(), tok.find_token("<|end|>"));
   EXPECT_EQ(tok.bos(), -1);
+}
+
+// Gemma 4 style (tokenizer model gemma4): BPE merges over UTF-8 characters with U+2581 for spaces, <0xXX>
+// byte fallback, runs of newlines taken whole, BOS always added.
+TEST(Tokenizer, Utf8BpeLikeGemma4) {
+  TokenizerMetadata m;
+  m.model = "gemma4";
+  m.tokens = {"<pad>", "<eos>", "<bos>"};
+  m.token_types = {kTokenControl, kTokenControl, kTokenControl};
+  for (int b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    m.tokens.push_back(hex);
+    m.token_types.push_back(kTokenByte);
+  }
+  for (const char* s : {"a", "b", "c", "\xE2\x96\x81", "\n", "\n\n", "ab", "\xE2\x96\x81" "ab", "abc"}) {
+    m.tokens.push_back(s);
+    m.token_types.push_back(kTokenNormal);
+  }
+  m.merges = {"a b", "\xE2\x96\x81 ab", "ab c", "\n \n"};
+  m.bos = 2;
+  m.eos = 1;
+  m.add_bos = false;  // Gemma 4 adds BOS anyway, as llama.cpp does
+  const Tokenizer tok = load_via_gguf(m);
+  const int32_t ab = tok.find_token("ab"), sp_ab = tok.find_token("\xE2\x96\x81" "ab"), c = tok.find_token("c");
+  EXPECT_EQ(tok.encode("ab abc", true, false), (std::vector<int32_t>{2, ab, sp_ab, c}));
+  EXPECT_EQ(tok.decode(tok.encode("ab abc", true, false), true), "ab abc");
+  const auto e = tok.encode("\xC3\xA9\n\n", false, false);  // é has no token: two byte tokens
+  EXPECT_EQ(e, (std::vector<int32_t>{3 + 0xC3, 3 + 0xA9, tok.find_token("\n\n")}));
+  EXPECT_EQ(tok.decode(e), "\xC3\xA9\n\n");
+  EXPECT_EQ(tok.kind(), "gemma4 (BPE over UTF-8, byte fallback), pre gemma4");
+  EXPECT_TRUE(tok.is_eog(1));
 }
 
 TEST(Tokenizer, Nfc) {

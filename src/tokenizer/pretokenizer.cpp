@@ -63,6 +63,7 @@ const Alias kAliases[] = {
     {"bloom", "gpt3-finnish"}, {"chatglm-bpe", "glm4"},
     {"llama4", "gpt-4o"}, {"kanana2", "gpt-4o"}, {"talkie", "gpt-4o"},
     {"cohere2moe", "tiny_aya"}, {"bailingmoe2", "bailingmoe"}, {"llada-moe", "bailingmoe"},
+    {"granite-embed-multi-311m", "gemma4"},
 };
 
 std::vector<PreTokenizerSpec> build_specs() {
@@ -139,6 +140,13 @@ std::vector<PreTokenizerSpec> build_specs() {
        MOE_CONTRACTIONS R"re(|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*|)re" MOE_SPACES},
       true)
       .ignore_merges = true;
+  // SentencePiece-style BPE (Gemma 4, Sarvam-MoE): spaces become U+2581 and merges run over whole lines of
+  // raw UTF-8; only newlines are split off.
+  auto& gemma4 = add("gemma4", {R"re([^\n]+|[\n]+)re"}, true);
+  gemma4.byte_level = false;
+  gemma4.force_bos = true;
+  gemma4.whole_newlines = true;
+  add("sarvam-moe", {R"re([^\n]+|[\n]+)re"}, false).byte_level = false;
   return v;
 }
 
@@ -173,8 +181,48 @@ struct RegexSplitter::Code {
   ~Code() { pcre2_code_free(code); }
 };
 
+namespace {
+
+// PCRE2's \s also matches U+180E (a space before Unicode 6.3); Rust, Oniguruma and llama.cpp use the
+// Unicode White_Space property, so \s and \S are spelled out as that set.
+constexpr const char* kWhiteSpace = R"re(\t-\r\x20\x85\xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})re";
+
+std::string with_unicode_white_space(const std::string& rx) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < rx.size(); ++i) {
+    const char c = rx[i];
+    if (c == '\\' && i + 1 < rx.size()) {
+      const char e = rx[i + 1];
+      ++i;
+      if (e == 's') {
+        out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
+      } else if (e == 'S' && !in_class) {
+        out += "[^" + std::string(kWhiteSpace) + "]";
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out += c;
+      if (i + 1 < rx.size() && rx[i + 1] == '^') out += rx[++i];
+      if (i + 1 < rx.size() && rx[i + 1] == ']') out += rx[++i];  // a leading ] is a literal
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 RegexSplitter::RegexSplitter(const std::vector<std::string>& regexes) {
-  for (const auto& rx : regexes) {
+  for (const auto& original : regexes) {
+    const std::string rx = with_unicode_white_space(original);
     int err = 0;
     PCRE2_SIZE err_off = 0;
     // $ means end of piece only (as in Rust/Oniguruma regexes); invalid UTF-8 never matches but is kept.

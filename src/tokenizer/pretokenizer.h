@@ -18,6 +18,9 @@ struct PreTokenizerSpec {
   bool ignore_merges = false;        // a piece that is a whole vocabulary token is not merged (Llama-3)
   bool clean_spaces = true;          // llama.cpp's clean_up_tokenization_spaces (reported, see decode())
   int add_bos = -1;                  // default for add_bos_token before the file's key: -1 none, 0/1
+  bool force_bos = false;            // Gemma 4: BOS is added whatever the file says (as llama.cpp does)
+  bool byte_level = true;            // false: merges over raw UTF-8 with U+2581 for spaces, <0xXX> fallback
+  bool whole_newlines = false;       // Gemma 4: a run of newlines that is a token is taken whole
   bool nfc = false;                  // the reference (Hugging Face) tokenizer normalises input to NFC
 };
 

@@ -131,6 +131,17 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     }
     if (t.model == Impl::Model::kSpm) {
       t.encode_spm(run, t.add_space_prefix && after_special, out);
+    } else if (t.escape_spaces) {
+      std::string escaped;
+      escaped.reserve(run.size() + run.size() / 4);
+      for (char c : run) {
+        if (c == ' ') {
+          escaped += "\xE2\x96\x81";
+        } else {
+          escaped.push_back(c);
+        }
+      }
+      t.encode_bpe(escaped, out);
     } else {
       t.encode_bpe(run, out);
     }
@@ -192,7 +203,8 @@ bool Tokenizer::is_control(int32_t id) const {
 std::string Tokenizer::kind() const {
   const Impl& t = *impl_;
   std::string k = t.model == Impl::Model::kSpm ? "llama (SentencePiece BPE, byte fallback)"
-                                                : "gpt2 (byte-level BPE), pre " + t.pre_name;
+                 : t.byte_level                  ? t.model_name + " (byte-level BPE), pre " + t.pre_name
+                                                 : t.model_name + " (BPE over UTF-8, byte fallback), pre " + t.pre_name;
   if (t.nfc) k += ", NFC";
   if (t.ignore_merges) k += ", whole-word tokens first";
   return k;

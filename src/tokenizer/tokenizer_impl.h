@@ -45,6 +45,9 @@ struct Tokenizer::Impl {
 
   bool add_bos = false, add_eos = false, add_space_prefix = false;
   bool ignore_merges = false, clean_spaces = false, nfc = false;
+  bool byte_level = true;        // BPE over GPT-2's byte alphabet; false: over UTF-8 characters (Gemma 4)
+  bool escape_spaces = false;    // BPE sees spaces as U+2581 (Gemma 4)
+  bool whole_newlines = false;
 
   std::vector<std::string> text;   // [n_vocab] raw vocabulary strings
   std::vector<float> score;        // [n_vocab]
@@ -65,8 +68,10 @@ struct Tokenizer::Impl {
   };
   std::unordered_map<uint64_t, Merge> merges;  // key: left symbol << 32 | right symbol
   std::vector<std::string> extra_symbols;      // text of symbol n_vocab + i
+  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> extra_ids;  // inverse of extra_symbols
   std::array<int32_t, 256> byte_symbol{};      // initial symbol of each byte
-  // SentencePiece: token for each byte when a character has no token (<0xXX>, else the raw byte), or -1.
+  // Token for each byte when a character has no token (SentencePiece and UTF-8 BPE: <0xXX>, else the raw
+  // byte; byte-level BPE: the byte's symbol), or -1.
   std::array<int32_t, 256> byte_token{};
   // SentencePiece: characters that some token has right before a U+2581 (usually none).
   std::unordered_set<uint32_t> spm_glue;

@@ -164,7 +164,7 @@ std::string make_piece(const Impl& t, int32_t id) {
   if (a & (kAttrUnknown | kAttrControl | kAttrUserDefined)) return s;
   if (a & kAttrNormal) {
     std::string out;
-    if (t.model == Impl::Model::kSpm) {
+    if (t.model == Impl::Model::kSpm || !t.byte_level) {  // U+2581 stands for a space
       for (size_t i = 0; i < s.size(); ++i) {
         if (s.compare(i, 3, "\xE2\x96\x81") == 0) {
           out.push_back(' ');
@@ -197,17 +197,17 @@ std::string make_piece(const Impl& t, int32_t id) {
 
 void build_bpe_tables(Impl& t, const TokenizerMetadata& m) {
   if (m.merges.empty()) fail(m, "byte-level BPE vocabulary without merges (tokenizer.ggml.merges is missing)");
-  std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> extra;
   auto symbol = [&](std::string_view s) -> int32_t {
     if (int32_t id = t.find(s); id >= 0) return id;
-    auto it = extra.find(s);
-    if (it != extra.end()) return it->second;
+    auto it = t.extra_ids.find(s);
+    if (it != t.extra_ids.end()) return it->second;
     const int32_t id = t.n_vocab() + static_cast<int32_t>(t.extra_symbols.size());
     t.extra_symbols.emplace_back(s);
-    extra.emplace(std::string(s), id);
+    t.extra_ids.emplace(std::string(s), id);
     return id;
   };
-  for (int b = 0; b < 256; ++b) t.byte_symbol[b] = symbol(unicode::byte_to_symbol(static_cast<uint8_t>(b)));
+  if (t.byte_level)
+    for (int b = 0; b < 256; ++b) t.byte_symbol[b] = symbol(unicode::byte_to_symbol(static_cast<uint8_t>(b)));
   t.merges.reserve(m.merges.size());
   std::string joined;
   for (size_t rank = 0; rank < m.merges.size(); ++rank) {
@@ -233,10 +233,12 @@ Tokenizer Tokenizer::from_metadata(const TokenizerMetadata& m) {
   t->model_name = m.model;
   if (m.model == "gpt2") {
     t->model = Impl::Model::kBpe;
+  } else if (m.model == "gemma4") {  // BPE over UTF-8; llama.cpp ignores the file's pre for it
+    t->model = Impl::Model::kBpe;
   } else if (m.model == "llama") {
     t->model = Impl::Model::kSpm;
   } else {
-    fail(m, "unsupported tokenizer model '" + m.model + "' (supported: gpt2, llama)");
+    fail(m, "unsupported tokenizer model '" + m.model + "' (supported: gpt2, llama, gemma4)");
   }
   const size_t n = m.tokens.size();
   if (n == 0) fail(m, "the vocabulary (tokenizer.ggml.tokens) is empty");
@@ -253,7 +255,7 @@ Tokenizer Tokenizer::from_metadata(const TokenizerMetadata& m) {
     t->add_space_prefix = true;
     t->add_bos = true;
   } else {
-    const std::string pre = m.pre.value_or("default");  // llama.cpp warns and uses 'default'
+    const std::string pre = m.model == "gemma4" ? "gemma4" : m.pre.value_or("default");  // llama.cpp warns and uses 'default'
     const PreTokenizerSpec* spec = find_pre_tokenizer(pre);
     if (!spec) {
       std::string names;
@@ -266,6 +268,9 @@ Tokenizer Tokenizer::from_metadata(const TokenizerMetadata& m) {
     t->clean_spaces = spec->clean_spaces;
     t->nfc = spec->nfc;
     t->add_bos = spec->add_bos == 1;
+    t->byte_level = spec->byte_level;
+    t->escape_spaces = !spec->byte_level;
+    t->whole_newlines = spec->whole_newlines;
     t->splitter = RegexSplitter(spec->regexes);
   }
 
@@ -286,6 +291,8 @@ Tokenizer Tokenizer::from_metadata(const TokenizerMetadata& m) {
   if (m.add_bos) t->add_bos = *m.add_bos;
   if (m.add_eos) t->add_eos = *m.add_eos;
   if (m.add_space_prefix) t->add_space_prefix = *m.add_space_prefix;
+  if (t->model == Impl::Model::kBpe) t->add_space_prefix = false;  // llama.cpp: only SentencePiece prefixes
+  if (t->pre.force_bos) t->add_bos = true;
   if (t->add_bos && t->bos < 0) fail(m, "add_bos_token is set but the vocabulary has no BOS token");
   if (t->add_eos && t->eos < 0) fail(m, "add_eos_token is set but the vocabulary has no EOS token");
 
@@ -297,16 +304,20 @@ Tokenizer Tokenizer::from_metadata(const TokenizerMetadata& m) {
                    [&](int32_t a, int32_t b) { return t->text[a].size() > t->text[b].size(); });
   apply_name_rules(*t, m);
 
+  for (int b = 0; b < 256; ++b) {  // how a byte is spelled when its character has no token
+    if (t->model == Impl::Model::kBpe && t->byte_level) {
+      t->byte_token[b] = t->find(unicode::byte_to_symbol(static_cast<uint8_t>(b)));
+      continue;
+    }
+    char hex[8];
+    std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
+    int32_t id = t->find(hex);
+    if (id < 0 && t->model == Impl::Model::kSpm) id = t->find(std::string(1, static_cast<char>(b)));
+    t->byte_token[b] = id;
+  }
   if (t->model == Impl::Model::kBpe) {
     build_bpe_tables(*t, m);
   } else {
-    for (int b = 0; b < 256; ++b) {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "<0x%02X>", b);
-      int32_t id = t->find(hex);
-      if (id < 0) id = t->find(std::string(1, static_cast<char>(b)));
-      t->byte_token[b] = id;
-    }
     for (const std::string& s : t->text) {  // characters glued to a following space inside some token
       size_t pos = 0;
       uint32_t prev = 0x2581;

@@ -1,5 +1,6 @@
-// The two tokenizer models on plain text: byte-level BPE (merge ranks) and SentencePiece (merge scores).
-// Both follow llama.cpp's algorithms exactly, including the tie rule (equal rank/score: leftmost pair first).
+// The tokenizer models on plain text: BPE (merge ranks, over bytes or, for gemma4, over UTF-8 characters)
+// and SentencePiece (merge scores). Both follow llama.cpp's algorithms exactly, including the tie rule
+// (equal rank/score: leftmost pair first).
 #include <algorithm>
 
 #include "tokenizer/tokenizer_impl.h"
@@ -15,15 +16,40 @@ struct BpePair {
   int32_t left;  // position of the left symbol
   int32_t left_sym, right_sym;
 };
-struct BpePairLater {  // priority_queue keeps the largest on top: lowest rank, then leftmost, must be "largest"
+struct BpePairLater {  // heap order: the lowest rank, then the leftmost pair, comes out first
   bool operator()(const BpePair& a, const BpePair& b) const {
     return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
   }
 };
 
+// Words repeat a lot in real text: remember where each short word's ids went in `out` and copy them.
+class WordCache {
+ public:
+  template <class Encode>
+  void encode(std::string_view word, std::vector<int32_t>& out, Encode&& encode_word) {
+    if (word.size() > 64) {  // long pieces rarely repeat
+      encode_word(word, out);
+      return;
+    }
+    const size_t at = out.size();
+    auto it = seen_.find(word);
+    if (it != seen_.end()) {
+      out.resize(at + it->second.second);
+      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
+      return;
+    }
+    encode_word(word, out);
+    seen_.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
+  }
+
+ private:
+  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen_;  // word -> (offset, count) in out
+};
+
 // Reused buffers of one encode call (no allocation per word).
 struct BpeScratch {
   std::vector<int32_t> sym, prev, next;
+  std::vector<uint32_t> start;  // byte offset of each initial symbol in the word
   std::vector<BpePair> heap;
   std::string encoded;
 };
@@ -33,24 +59,26 @@ class BpeWordEncoder {
   explicit BpeWordEncoder(const Tokenizer::Impl& t) : t_(t) {}
 
   void encode(std::string_view word, std::vector<int32_t>& out) {
-    if (t_.ignore_merges) {  // Llama-3: a piece that is a token is taken whole, whatever the merges say
-      s_.encoded.clear();
-      unicode::append_byte_encoded(s_.encoded, word);
-      const int32_t id = t_.find(s_.encoded);
-      if (id >= 0) {
+    if (t_.whole_newlines && word.find_first_not_of('\n') == std::string_view::npos) {  // Gemma 4
+      if (const int32_t id = t_.find(word); id >= 0) {
         out.push_back(id);
         return;
       }
     }
-    const int32_t n = static_cast<int32_t>(word.size());
-    s_.sym.resize(n);
-    s_.prev.resize(n);
-    s_.next.resize(n);
-    for (int32_t i = 0; i < n; ++i) {
-      s_.sym[i] = t_.byte_symbol[static_cast<unsigned char>(word[i])];
-      s_.prev[i] = i - 1;
-      s_.next[i] = i + 1 < n ? i + 1 : -1;
+    if (t_.ignore_merges) {  // Llama-3: a piece that is a token is taken whole, whatever the merges say
+      std::string_view key = word;
+      if (t_.byte_level) {
+        s_.encoded.clear();
+        unicode::append_byte_encoded(s_.encoded, word);
+        key = s_.encoded;
+      }
+      if (const int32_t id = t_.find(key); id >= 0) {
+        out.push_back(id);
+        return;
+      }
     }
+    init_symbols(word);
+    const int32_t n = static_cast<int32_t>(s_.sym.size());
     s_.heap.clear();
     for (int32_t i = 0; i + 1 < n; ++i) add_pair(i, i + 1);
     while (!s_.heap.empty()) {
@@ -60,44 +88,75 @@ class BpeWordEncoder {
       const int32_t r = s_.next[p.left];
       if (s_.sym[p.left] != p.left_sym || r < 0 || s_.sym[r] != p.right_sym) continue;  // stale
       s_.sym[p.left] = t_.merges.find(key(p.left_sym, p.right_sym))->second.result;
-      s_.sym[r] = -1;
+      s_.sym[r] = kDead;
       s_.next[p.left] = s_.next[r];
       if (s_.next[r] >= 0) s_.prev[s_.next[r]] = p.left;
       if (s_.prev[p.left] >= 0) add_pair(s_.prev[p.left], p.left);
       if (s_.next[p.left] >= 0) add_pair(p.left, s_.next[p.left]);
     }
-    for (int32_t i = 0; i >= 0 && n > 0; i = s_.next[i]) emit(s_.sym[i], out);
+    for (int32_t i = 0; i >= 0 && n > 0; i = s_.next[i]) {
+      const size_t end = s_.next[i] >= 0 ? s_.start[s_.next[i]] : word.size();
+      emit(s_.sym[i], word.substr(s_.start[i], end - s_.start[i]), out);
+    }
   }
 
  private:
+  static constexpr int32_t kNone = -1;  // a character with no symbol: never merges, falls back to bytes
+  static constexpr int32_t kDead = -2;  // merged into its left neighbour
+
   static uint64_t key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
 
+  // Byte-level BPE starts from one symbol per byte, UTF-8 BPE (Gemma 4) from one per character.
+  void init_symbols(std::string_view word) {
+    s_.sym.clear();
+    s_.start.clear();
+    if (t_.byte_level) {
+      for (size_t i = 0; i < word.size(); ++i) {
+        s_.sym.push_back(t_.byte_symbol[static_cast<unsigned char>(word[i])]);
+        s_.start.push_back(static_cast<uint32_t>(i));
+      }
+    } else {
+      for (size_t off = 0; off < word.size();) {
+        const size_t len = std::min(unicode::utf8_len(static_cast<unsigned char>(word[off])), word.size() - off);
+        const std::string_view ch = word.substr(off, len);
+        int32_t id = t_.find(ch);
+        if (id < 0) {
+          auto it = t_.extra_ids.find(ch);
+          id = it == t_.extra_ids.end() ? kNone : it->second;
+        }
+        s_.sym.push_back(id);
+        s_.start.push_back(static_cast<uint32_t>(off));
+        off += len;
+      }
+    }
+    const int32_t n = static_cast<int32_t>(s_.sym.size());
+    s_.prev.resize(n);
+    s_.next.resize(n);
+    for (int32_t i = 0; i < n; ++i) {
+      s_.prev[i] = i - 1;
+      s_.next[i] = i + 1 < n ? i + 1 : -1;
+    }
+  }
+
   void add_pair(int32_t l, int32_t r) {
+    if (s_.sym[l] < 0 || s_.sym[r] < 0) return;
     auto it = t_.merges.find(key(s_.sym[l], s_.sym[r]));
     if (it == t_.merges.end()) return;
     s_.heap.push_back({it->second.rank, l, s_.sym[l], s_.sym[r]});
     std::push_heap(s_.heap.begin(), s_.heap.end(), BpePairLater{});
   }
 
-  // A final symbol that is not a token (only with inconsistent merges) falls back to one token per character.
-  void emit(int32_t sym, std::vector<int32_t>& out) const {
-    if (sym < t_.n_vocab()) {
+  // A final symbol that is not a token (a character outside the vocabulary, or inconsistent merges) is
+  // spelled with byte tokens; bytes without one are dropped, as llama.cpp does.
+  void emit(int32_t sym, std::string_view text, std::vector<int32_t>& out) const {
+    if (sym >= 0 && sym < t_.n_vocab()) {
       out.push_back(sym);
       return;
     }
-    const std::string& s = t_.extra_symbols[sym - t_.n_vocab()];
-    for (size_t pos = 0; pos < s.size();) {
-      const size_t len = std::min(unicode::utf8_len(static_cast<unsigned char>(s[pos])), s.size() - pos);
-      const int32_t id = t_.find(std::string_view(s).substr(pos, len));
-      if (id >= 0) {
-        out.push_back(id);
-      } else if (t_.unk >= 0) {
-        out.push_back(t_.unk);
-      }
-      pos += len;
-    }
+    for (char c : text)
+      if (const int32_t b = t_.byte_token[static_cast<unsigned char>(c)]; b >= 0) out.push_back(b);
   }
 
   const Tokenizer::Impl& t_;
@@ -110,26 +169,10 @@ void Tokenizer::Impl::encode_bpe(std::string_view text, std::vector<int32_t>& ou
   std::vector<RegexSplitter::Piece> pieces;
   splitter.split(text, pieces);
   BpeWordEncoder enc(*this);
-  // Words repeat a lot in real text: remember where each short word's ids went in `out` and copy them.
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen;
-  seen.reserve(std::min<size_t>(pieces.size(), 1 << 16));
-  for (const auto& p : pieces) {
-    const std::string_view word = text.substr(p.offset, p.length);
-    if (word.size() > 64) {
-      enc.encode(word, out);
-      continue;
-    }
-    auto it = seen.find(word);
-    if (it != seen.end()) {
-      const size_t at = out.size();
-      out.resize(at + it->second.second);
-      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
-      continue;
-    }
-    const size_t at = out.size();
-    enc.encode(word, out);
-    seen.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
-  }
+  WordCache cache;
+  for (const auto& p : pieces)
+    cache.encode(text.substr(p.offset, p.length), out,
+                 [&](std::string_view word, std::vector<int32_t>& o) { enc.encode(word, o); });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -150,10 +193,6 @@ struct SpmPairLater {  // highest score first, then leftmost
     return a.score != b.score ? a.score < b.score : a.left > b.left;
   }
 };
-
-}  // namespace
-
-namespace {
 
 class SpmChunkEncoder {
  public:
@@ -238,20 +277,10 @@ void Tokenizer::Impl::encode_spm(std::string_view raw, bool prefix_space, std::v
   // a space inside a token; cutting there gives the same ids, keeps heaps small and lets words be cached.
   SpmChunkEncoder enc(*this);
   const std::string_view sv(s);
-  std::unordered_map<std::string_view, std::pair<uint32_t, uint32_t>> seen;
+  WordCache cache;
   auto chunk = [&](size_t from, size_t to) {
-    const std::string_view word = sv.substr(from, to - from);
-    auto it = word.size() <= 64 ? seen.find(word) : seen.end();
-    if (it != seen.end()) {
-      const size_t at = out.size();
-      out.resize(at + it->second.second);
-      std::copy_n(out.begin() + it->second.first, it->second.second, out.begin() + at);
-      return;
-    }
-    const size_t at = out.size();
-    enc.encode(word, out);
-    if (word.size() <= 64)
-      seen.emplace(word, std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(at), static_cast<uint32_t>(out.size() - at)));
+    cache.encode(sv.substr(from, to - from), out,
+                 [&](std::string_view word, std::vector<int32_t>& o) { enc.encode(word, o); });
   };
   size_t start = 0;
   uint32_t prev_cp = 0x2581;

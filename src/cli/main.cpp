@@ -29,7 +29,7 @@ void print_usage(FILE* f) {
   std::fprintf(f, "moe %s: run, inspect, train and reshape Mixture-of-Experts language models on the CPU\n\n",
                MOE_VERSION);
   std::fprintf(f, "usage: moe <command> [options]   (moe <command> --help for its options)\n\ncommands:\n");
-  for (const auto& c : kCommands) std::fprintf(f, "  %-14s %s\n", c.name, c.summary);
+  for (const auto& c : kCommands) std::fprintf(f, "  %-16s %s\n", c.name, c.summary);
 }
 
 }  // namespace

@@ -443,21 +443,43 @@ Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope)
   throw Fault("internal error: unknown expression kind");
 }
 
+namespace {
+
+// Literal-only expressions, which Jinja2's optimizer evaluates while compiling (nodes.Expr.as_const).
+bool is_literal(const Expr* e) {
+  if (!e) return true;
+  if (e->kind == ExprKind::Const) return true;
+  if (e->kind != ExprKind::List && e->kind != ExprKind::Tuple && e->kind != ExprKind::Dict && e->kind != ExprKind::Slice)
+    return false;
+  return std::all_of(e->children.begin(), e->children.end(), [](const ExprPtr& c) { return is_literal(c.get()); });
+}
+
+}  // namespace
+
 Value Interpreter::eval_getitem(const Expr& e, const std::shared_ptr<Scope>& scope) {
   Value obj = eval(*e.children[0], scope);
   const Expr& key = *e.children[1];
   if (key.kind != ExprKind::Slice) return getitem(obj, eval(key, scope));
+  // Jinja2 compiles x[a:b] to a plain Python subscript (not environment.getitem), so its errors propagate,
+  // except when the optimizer folded an all-literal expression through getitem, which returns Undefined.
+  const bool folded = is_literal(e.children[0].get()) && is_literal(&key);
   std::optional<int64_t> parts[3];
-  bool bad = false;
   for (int i = 0; i < 3; ++i) {
     if (!key.children[static_cast<size_t>(i)]) continue;
     Value v = eval(*key.children[static_cast<size_t>(i)], scope);
-    if (v.is_integral()) parts[i] = v.as_int();
-    else if (!v.is_none()) bad = true;
+    if (v.is_integral()) {
+      parts[i] = v.as_int();
+    } else if (!v.is_none()) {
+      if (folded) return Value::undefined(object_type_repr(obj) + " has no element slice");
+      throw Fault("TypeError: slice indices must be integers or None or have an __index__ method");
+    }
   }
   if (obj.is_undefined()) obj.fail_undefined();
-  if (bad || !(obj.is_string() || (obj.is_list() && !obj.list_data().view)))
-    return Value::undefined("'" + object_type_repr(obj) + "' has no element slice");  // TypeError -> Undefined
+  if (!(obj.is_string() || (obj.is_list() && !obj.list_data().view))) {
+    if (folded) return Value::undefined(object_type_repr(obj) + " has no element slice");
+    if (obj.is_dict()) throw Fault("TypeError: unhashable type: 'slice'");
+    throw Fault("TypeError: '" + py::type_name(obj) + "' object is not subscriptable");
+  }
   return py::slice(obj, parts[0], parts[1], parts[2]);
 }
 

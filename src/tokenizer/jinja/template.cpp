@@ -7,7 +7,7 @@
 namespace moe::jinja {
 
 TemplateError::TemplateError(int line, const std::string& message)
-    : moe::Error("line " + std::to_string(line) + ": " + message), line_(line) {}
+    : moe::Error(line > 0 ? "line " + std::to_string(line) + ": " + message : message), line_(line) {}
 
 Template::Template(std::string source) : program_(std::make_unique<Program>(parse(tokenize(source)))) {}
 Template::~Template() = default;

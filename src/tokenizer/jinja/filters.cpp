@@ -105,22 +105,29 @@ std::optional<double> parse_float(const std::string& text) {
   return v;
 }
 
+// int(float): NaN raises ValueError (do_int returns the default), infinity OverflowError (not caught).
+Value float_to_int(double f, const Value& dflt) {
+  if (std::isnan(f)) return dflt;
+  if (std::isinf(f)) throw Fault("OverflowError: cannot convert float infinity to integer");
+  if (std::fabs(f) >= 9.2e18) throw Fault("unsupported: integer does not fit in 64 bits");
+  return Value::integer(static_cast<int64_t>(std::trunc(f)));
+}
+
 Value do_int(const Value& v, CallArgs& args) {
   auto a = bind_args("int", args, {"default", "base"}, 0);
   Value dflt = a[0] ? *a[0] : Value::integer(0);
-  int base = a[1] ? static_cast<int>(a[1]->as_int()) : 10;
+  // A bad base makes int(str, base) raise, which do_int catches like a bad number (and tries float()).
+  int64_t base = a[1] && a[1]->is_integral() ? a[1]->as_int() : a[1] ? -1 : 10;
+  bool base_ok = base == 0 || (base >= 2 && base <= 36);
   if (v.is_undefined()) v.fail_undefined();  // int(Undefined) raises UndefinedError, which do_int does not catch
   if (v.is_string()) {
-    if (auto i = parse_int(v.str(), base)) return Value::integer(*i);
-    if (auto f = parse_float(v.str()))
-      if (std::isfinite(*f)) return Value::integer(static_cast<int64_t>(std::trunc(*f)));
+    if (base_ok)
+      if (auto i = parse_int(v.str(), static_cast<int>(base))) return Value::integer(*i);
+    if (auto f = parse_float(v.str())) return float_to_int(*f, dflt);
     return dflt;
   }
   if (v.is_integral()) return Value::integer(v.as_int());
-  if (v.is_float()) {
-    if (!std::isfinite(v.as_float())) return dflt;
-    return Value::integer(static_cast<int64_t>(std::trunc(v.as_float())));
-  }
+  if (v.is_float()) return float_to_int(v.as_float(), dflt);
   return dflt;
 }
 
@@ -136,7 +143,9 @@ Value do_float(const Value& v, CallArgs& args) {
 
 Value do_indent(const Value& v, CallArgs& args) {
   auto a = bind_args("indent", args, {"width", "first", "blank"}, 0);
-  std::string indention = !a[0] ? "    " : a[0]->is_string() ? a[0]->str() : std::string(static_cast<size_t>(std::max<int64_t>(0, a[0]->as_int())), ' ');
+  std::string indention = !a[0]              ? "    "
+                          : a[0]->is_string() ? a[0]->str()
+                                              : std::string(static_cast<size_t>(std::max<int64_t>(0, py::index(*a[0]))), ' ');
   bool first = a[1] && py::truthy(*a[1]);
   bool blank = a[2] && py::truthy(*a[2]);
   if (!v.is_string()) throw Fault("TypeError: unsupported operand type(s) for +=: '" + py::type_name(v) + "' and 'str'");
@@ -177,7 +186,7 @@ Value do_indent(const Value& v, CallArgs& args) {
 
 Value do_round(const Value& v, CallArgs& args) {
   auto a = bind_args("round", args, {"precision", "method"}, 0);
-  int64_t precision = a[0] ? a[0]->as_int() : 0;
+  int64_t precision = a[0] ? py::index(*a[0]) : 0;
   std::string method = a[1] ? py::str(*a[1]) : "common";
   if (method != "common" && method != "ceil" && method != "floor")
     throw Fault("FilterArgumentError: method must be common, ceil or floor");
@@ -196,10 +205,10 @@ Value do_round(const Value& v, CallArgs& args) {
 
 Value do_truncate(const Value& v, CallArgs& args) {
   auto a = bind_args("truncate", args, {"length", "killwords", "end", "leeway"}, 0);
-  int64_t length = a[0] ? a[0]->as_int() : 255;
+  int64_t length = a[0] ? py::index(*a[0]) : 255;
   bool killwords = a[1] && py::truthy(*a[1]);
   std::u32string end = unicode::decode(a[2] ? py::str(*a[2]) : "...");
-  int64_t leeway = a[3] && !a[3]->is_none() ? a[3]->as_int() : 5;
+  int64_t leeway = a[3] && !a[3]->is_none() ? py::index(*a[3]) : 5;
   if (length < static_cast<int64_t>(end.size())) throw Fault("AssertionError: expected length >= " + std::to_string(end.size()));
   std::u32string s = unicode::decode(py::str(v));
   if (static_cast<int64_t>(s.size()) <= length + leeway) return v.is_string() ? v : Value::string(py::str(v));

@@ -206,7 +206,7 @@ std::optional<Value> str_split_method(const Value& self, const std::string& name
   }
   if (name == "split" || name == "rsplit") {
     auto v = args({"sep", "maxsplit"}, 0);
-    int64_t maxsplit = v[1] ? v[1]->as_int() : -1;
+    int64_t maxsplit = v[1] ? py::index(*v[1]) : -1;
     bool right = name == "rsplit";
     if (!v[0] || v[0]->is_none()) return list_of(split_whitespace(s, maxsplit, right));
     return list_of(split_sep(s, arg_string(v[0], "separator"), maxsplit, right));
@@ -260,7 +260,7 @@ std::optional<Value> str_search_method(const Value& self, const std::string& nam
     auto v = args({"old", "new", "count"}, 2);
     U32 from = arg_string(v[0], "replace arg 1"), to = arg_string(v[1], "replace arg 2");
     if (mk) from = unicode::decode(py::escape(*v[0]).str()), to = unicode::decode(py::escape(*v[1]).str());
-    int64_t count = v[2] ? v[2]->as_int() : -1;
+    int64_t count = v[2] ? py::index(*v[2]) : -1;
     U32 out;
     size_t pos = 0;
     int64_t done = 0;
@@ -338,7 +338,7 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
   }
   if (name == "ljust" || name == "rjust" || name == "center") {
     auto v = args({"width", "fillchar"}, 1);
-    int64_t width = v[0]->as_int();
+    int64_t width = py::index(*v[0]);
     char32_t fill = ' ';
     if (v[1]) {
       U32 f = arg_string(v[1], "fillchar");
@@ -353,7 +353,7 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
   }
   if (name == "zfill") {
     auto v = args({"width"}, 1);
-    int64_t width = v[0]->as_int(), len = static_cast<int64_t>(s.size());
+    int64_t width = py::index(*v[0]), len = static_cast<int64_t>(s.size());
     if (width <= len) return S(s);
     U32 out = s;
     size_t at = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
@@ -411,7 +411,7 @@ Value list_method(const Value& self, const std::string& name, CallArgs& a) {
     int64_t n = static_cast<int64_t>(items.size());
     auto clamp = [&](const std::optional<Value>& x, int64_t dflt) {
       if (!x) return dflt;
-      int64_t i = x->as_int();
+      int64_t i = py::index(*x);
       if (i < 0) i = std::max<int64_t>(0, i + n);
       return std::min(i, n);
     };

@@ -210,8 +210,9 @@ Value do_truncate(const Value& v, CallArgs& args) {
   std::u32string end = unicode::decode(a[2] ? py::str(*a[2]) : "...");
   int64_t leeway = a[3] && !a[3]->is_none() ? py::index(*a[3]) : 5;
   if (length < static_cast<int64_t>(end.size())) throw Fault("AssertionError: expected length >= " + std::to_string(end.size()));
-  std::u32string s = unicode::decode(py::str(v));
-  if (static_cast<int64_t>(s.size()) <= length + leeway) return v.is_string() ? v : Value::string(py::str(v));
+  if (py::length(v) <= length + leeway) return v;  // do_truncate returns its input untouched when short
+  if (!v.is_string()) throw Fault("unsupported: truncate() of a long " + py::type_name(v));
+  std::u32string s = unicode::decode(v.str());
   std::u32string head = s.substr(0, static_cast<size_t>(length) - end.size());
   if (!killwords) {
     size_t sp = head.rfind(U' ');
@@ -244,6 +245,8 @@ Value do_tojson(const Value& v, CallArgs& args) {
   auto a = bind_args("tojson", args, {"ensure_ascii", "indent", "separators", "sort_keys"}, 0);
   py::JsonOptions opt;
   opt.ensure_ascii = a[0] && py::truthy(*a[0]);
+  // JSONEncoder.encode returns early for a str, before it looks at indent or separators.
+  if (v.is_string()) return Value::string(py::json_dumps(v, opt));
   if (a[1] && !a[1]->is_none()) {
     if (a[1]->is_string()) opt.indent = a[1]->str();
     else if (a[1]->is_integral()) opt.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, a[1]->as_int())), ' ');
@@ -357,7 +360,8 @@ std::optional<Value> text_filter(Interpreter& interp, const std::string& name, c
   if (name == "attr") {
     auto a = bind_args(name, args, {"name"}, 1);
     if (v.is_undefined()) v.fail_undefined();
-    std::string attr = py::str(*a[0]);
+    if (!a[0]->is_string()) throw Fault("TypeError: attribute name must be string, not '" + py::type_name(*a[0]) + "'");
+    std::string attr = a[0]->str();
     if (auto x = python_attribute(interp, v, attr)) return *x;
     std::string hint = "'";
     hint.append(py::type_name(v)).append(" object' has no attribute '").append(attr).append(1, '\'');
@@ -365,16 +369,22 @@ std::optional<Value> text_filter(Interpreter& interp, const std::string& name, c
   }
   if (name == "urlencode") {
     none();
+    if (v.is_string() || !py::is_iterable(v)) return Value::string(url_quote(py::str(v), false));
+    // A mapping or an iterable of pairs becomes k=v&k=v.
+    std::vector<Value> pairs;
     if (v.is_dict()) {
-      std::string out;
-      for (const auto& [k, x] : v.dict().items())
-      {
-        if (!out.empty()) out.push_back('&');
-        out.append(url_quote(py::str(k), true)).append(1, '=').append(url_quote(py::str(x), true));
-      }
-      return Value::string(out);
+      for (const auto& [k, x] : v.dict().items()) pairs.push_back(Value::tuple({k, x}));
+    } else {
+      pairs = py::to_list(v);
     }
-    return Value::string(url_quote(py::str(v), false));
+    std::string out;
+    for (const auto& p : pairs) {
+      std::vector<Value> kv = py::to_list(p);
+      if (kv.size() != 2) throw Fault("ValueError: urlencode expects pairs of key and value");
+      if (!out.empty()) out.push_back('&');
+      out.append(url_quote(py::str(kv[0]), true)).append(1, '=').append(url_quote(py::str(kv[1]), true));
+    }
+    return Value::string(out);
   }
   if (name == "xmlattr") {
     auto a = bind_args(name, args, {"autospace"}, 0);

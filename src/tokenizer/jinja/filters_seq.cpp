@@ -290,6 +290,7 @@ std::optional<Value> basic_filter(Interpreter& interp, const std::string& name, 
   if (name == "sum") {
     auto a = bind_args(name, args, {"attribute", "start"}, 0);
     Value total = a[1] ? *a[1] : Value::integer(0);
+    if (total.is_string()) throw Fault("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
     std::function<Value(const Value&)> get = [](const Value& x) { return x; };
     if (a[0] && !a[0]->is_none()) get = make_attrgetter(interp, *a[0]);
     auto src = make_source(v);

@@ -38,6 +38,23 @@ std::string Interpreter::render(const nlohmann::ordered_json& context) {
   return out;
 }
 
+namespace {
+// Raised while folding when the expression needs the render (a name, a call, a context filter).
+struct Impossible {};
+}  // namespace
+
+std::optional<Value> Interpreter::fold_constant(const Expr& e) {
+  folding_ = true;
+  std::optional<Value> v;
+  try {
+    v = eval(e, std::make_shared<Scope>());
+  } catch (...) {  // Impossible, or an error: Jinja2 then evaluates at render time
+    v.reset();
+  }
+  folding_ = false;
+  return v;
+}
+
 // ---- statements ---------------------------------------------------------------------------------------
 
 Interpreter::Flow Interpreter::exec(const Body& body, const std::shared_ptr<Scope>& scope, std::string& out) {
@@ -60,7 +77,7 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
   switch (s.kind) {
     case StmtKind::Text: out += s.text; break;
     case StmtKind::Print: {
-      Value v = eval(*s.expr, scope);
+      Value v = s.folded ? *s.folded : eval(*s.expr, scope);
       try {
         out += py::str(v);
       } catch (const Fault& f) {
@@ -363,7 +380,9 @@ CallArgs Interpreter::eval_args(const Expr& e, const std::shared_ptr<Scope>& sco
 Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope) {
   switch (e.kind) {
     case ExprKind::Const: return e.value;
-    case ExprKind::Name: return lookup(e.name, *scope);
+    case ExprKind::Name:
+      if (folding_) throw Impossible{};
+      return lookup(e.name, *scope);
     case ExprKind::List:
     case ExprKind::Tuple: {
       std::vector<Value> items;
@@ -383,12 +402,14 @@ Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope)
     case ExprKind::Getitem: return eval_getitem(e, scope);
     case ExprKind::Slice: throw Fault("unsupported: a slice outside of a subscript");
     case ExprKind::Call: {
+      if (folding_) throw Impossible{};
       Value fn = eval(*e.children[0], scope);
       CallArgs args = eval_args(e, scope);
       return call(fn, args);
     }
     case ExprKind::Filter: return eval_filter(e, scope, nullptr);
     case ExprKind::Test: {
+      if (folding_ && !e.known) throw Impossible{};
       if (!e.known) throw Fault("TemplateRuntimeError: No test named '" + e.name + "' found.");
       Value v = eval(*e.children[0], scope);
       CallArgs args = eval_args(e, scope);
@@ -437,32 +458,20 @@ Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope)
     case ExprKind::CondExpr:
       if (py::truthy(eval(*e.children[0], scope))) return eval(*e.children[1], scope);
       if (e.children[2]) return eval(*e.children[2], scope);
+      if (folding_) throw Impossible{};
       return Value::undefined("the inline if-expression on line " + std::to_string(e.line) +
                               " evaluated to false and no else section was defined.");
   }
   throw Fault("internal error: unknown expression kind");
 }
 
-namespace {
-
-// Literal-only expressions, which Jinja2's optimizer evaluates while compiling (nodes.Expr.as_const).
-bool is_literal(const Expr* e) {
-  if (!e) return true;
-  if (e->kind == ExprKind::Const) return true;
-  if (e->kind != ExprKind::List && e->kind != ExprKind::Tuple && e->kind != ExprKind::Dict && e->kind != ExprKind::Slice)
-    return false;
-  return std::all_of(e->children.begin(), e->children.end(), [](const ExprPtr& c) { return is_literal(c.get()); });
-}
-
-}  // namespace
-
 Value Interpreter::eval_getitem(const Expr& e, const std::shared_ptr<Scope>& scope) {
   Value obj = eval(*e.children[0], scope);
   const Expr& key = *e.children[1];
   if (key.kind != ExprKind::Slice) return getitem(obj, eval(key, scope));
   // Jinja2 compiles x[a:b] to a plain Python subscript (not environment.getitem), so its errors propagate,
-  // except when the optimizer folded an all-literal expression through getitem, which returns Undefined.
-  const bool folded = is_literal(e.children[0].get()) && is_literal(&key);
+  // except in a print that it evaluated at compile time through getitem, which returns Undefined instead.
+  const bool folded = folding_;
   std::optional<int64_t> parts[3];
   for (int i = 0; i < 3; ++i) {
     if (!key.children[static_cast<size_t>(i)]) continue;
@@ -489,6 +498,10 @@ Value Interpreter::eval_filter(const Expr& e, const std::shared_ptr<Scope>& scop
   Value v = !inner ? *block_input
             : (block_input && inner->kind == ExprKind::Filter) ? eval_filter(*inner, scope, block_input)
                                                                : eval(*inner, scope);
+  static const char* const kContextFilters[] = {"map", "select", "reject", "selectattr", "rejectattr", "random"};
+  if (folding_ && (!e.known || std::find(std::begin(kContextFilters), std::end(kContextFilters), e.name) !=
+                                   std::end(kContextFilters)))
+    throw Impossible{};  // these filters take Jinja2's render context, so they never run while compiling
   try {
     if (!e.known) throw Fault("TemplateRuntimeError: No filter named '" + e.name + "' found.");
     CallArgs args = eval_args(e, scope);

@@ -75,6 +75,7 @@ bool apply_test(Interpreter& interp, const std::string& name, const Value& v, Ca
       case Kind::Undefined: return true;
       case Kind::Bool: return v.as_bool() == o.as_bool();
       case Kind::Int: return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;  // CPython's small ints
+      case Kind::Float: return v.as_float() == o.as_float();  // the same variable is the same object
       default: return v.identity() == o.identity();
     }
   }

@@ -205,20 +205,25 @@ Value do_round(const Value& v, CallArgs& args) {
 
 Value do_truncate(const Value& v, CallArgs& args) {
   auto a = bind_args("truncate", args, {"length", "killwords", "end", "leeway"}, 0);
-  int64_t length = a[0] ? py::index(*a[0]) : 255;
+  // length and leeway are only compared until the text must actually be cut, so floats pass until then.
+  Value length = a[0] ? *a[0] : Value::integer(255);
   bool killwords = a[1] && py::truthy(*a[1]);
-  std::u32string end = unicode::decode(a[2] ? py::str(*a[2]) : "...");
-  int64_t leeway = a[3] && !a[3]->is_none() ? py::index(*a[3]) : 5;
-  if (length < static_cast<int64_t>(end.size())) throw Fault("AssertionError: expected length >= " + std::to_string(end.size()));
-  if (py::length(v) <= length + leeway) return v;  // do_truncate returns its input untouched when short
-  if (!v.is_string()) throw Fault("unsupported: truncate() of a long " + py::type_name(v));
+  Value end = a[2] ? *a[2] : Value::string("...");
+  Value leeway = a[3] && !a[3]->is_none() ? *a[3] : Value::integer(5);
+  Value end_len = Value::integer(py::length(end));
+  if (py::less(length, end_len)) throw Fault("AssertionError: expected length >= " + py::str(end_len) + ", got " + py::str(length));
+  if (py::less(leeway, Value::integer(0))) throw Fault("AssertionError: expected leeway >= 0, got " + py::str(leeway));
+  Value n = Value::integer(py::length(v));
+  if (!py::less(binary_op("+", length, leeway), n)) return v;  // returned untouched when short enough
+  if (!v.is_string() || !end.is_string()) throw Fault("unsupported: truncate() of a long " + py::type_name(v));
   std::u32string s = unicode::decode(v.str());
-  std::u32string head = s.substr(0, static_cast<size_t>(length) - end.size());
+  int64_t keep = py::index(length) - end_len.as_int();
+  std::u32string head = keep > 0 ? s.substr(0, static_cast<size_t>(keep)) : std::u32string();
   if (!killwords) {
     size_t sp = head.rfind(U' ');
     if (sp != std::u32string::npos) head = head.substr(0, sp);
   }
-  return Value::string(unicode::encode(head + end));
+  return Value::string(unicode::encode(head) + end.str());
 }
 
 Value do_title(const Value& v) {

@@ -495,6 +495,7 @@ Value Interpreter::eval_getitem(const Expr& e, const std::shared_ptr<Scope>& sco
 Value Interpreter::eval_filter(const Expr& e, const std::shared_ptr<Scope>& scope, const Value* block_input) {
   // In {% filter a|b %} and {% set x | a | b %} the innermost filter's input is the rendered block.
   const Expr* inner = e.children[0].get();
+  if (folding_ && !inner) throw Impossible{};
   Value v = !inner ? *block_input
             : (block_input && inner->kind == ExprKind::Filter) ? eval_filter(*inner, scope, block_input)
                                                                : eval(*inner, scope);

@@ -65,12 +65,10 @@ Interpreter::Flow Interpreter::exec(const Body& body, const std::shared_ptr<Scop
   return Flow::Normal;
 }
 
-std::string Interpreter::render_child(const Body& body, const std::shared_ptr<Scope>& scope) {
+Interpreter::Flow Interpreter::exec_child(const Body& body, const std::shared_ptr<Scope>& scope, std::string& out) {
   auto child = std::make_shared<Scope>();
   child->parent = scope;
-  std::string out;
-  exec(body, child, out);
-  return out;
+  return exec(body, child, out);
 }
 
 Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out) {
@@ -100,7 +98,9 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
       break;
     }
     case StmtKind::SetBlock: {
-      Value v = Value::string(render_child(s.body, scope));
+      std::string text;
+      if (Flow f = exec_child(s.body, scope, text); f != Flow::Normal) return f;  // the assignment is skipped
+      Value v = Value::string(std::move(text));
       if (s.filter) v = eval_filter(*s.filter, scope, &v);
       try {
         assign(s.target, v, *scope);
@@ -112,7 +112,9 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
     case StmtKind::Macro: scope->vars[s.name] = make_macro(s, scope); break;
     case StmtKind::CallBlock: exec_call_block(s, scope, out); break;
     case StmtKind::FilterBlock: {
-      Value body = Value::string(render_child(s.body, scope));
+      std::string text;
+      if (Flow f = exec_child(s.body, scope, text); f != Flow::Normal) return f;
+      Value body = Value::string(std::move(text));
       Value v = eval_filter(*s.expr, scope, &body);
       try {
         out += py::str(v);
@@ -132,12 +134,9 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
           throw TemplateRuntimeError(s.line, f.what());
         }
       }
-      std::string body;
-      exec(s.body, child, body);
-      out += body;
-      break;
+      return exec(s.body, child, out);
     }
-    case StmtKind::Scope: out += render_child(s.body, scope); break;
+    case StmtKind::Scope: exec_child(s.body, scope, out); break;
     case StmtKind::Break: return Flow::Break;
     case StmtKind::Continue: return Flow::Continue;
   }
@@ -243,10 +242,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, const std::shared_ptr<Sco
   } catch (const Fault& f) {
     throw TemplateRuntimeError(s.line, f.what());
   }
-  if (st->items.empty()) {
-    out += render_child(s.else_body, scope);
-    return Flow::Normal;
-  }
+  if (st->items.empty()) return exec_child(s.else_body, scope, out);
   Value loop = make_loop_object(st);
   for (size_t i = 0; i < st->items.size(); ++i) {
     st->index0 = i;

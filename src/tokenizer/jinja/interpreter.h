@@ -40,7 +40,9 @@ class Interpreter {
   Flow exec_stmt(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out);
   Flow exec_for(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out);
   void exec_call_block(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out);
-  std::string render_child(const Body& body, const std::shared_ptr<Scope>& scope);
+  // Runs body in a child scope. Set blocks, filter blocks, with and for-else are inlined by Jinja2, so a
+  // break or continue inside them reaches the enclosing loop.
+  Flow exec_child(const Body& body, const std::shared_ptr<Scope>& scope, std::string& out);
   void assign(const Target& t, const Value& v, Scope& scope);
 
   Value eval(const Expr& e, const std::shared_ptr<Scope>& scope);

@@ -200,10 +200,7 @@ class Parser {
     }
     s->kind = StmtKind::SetBlock;
     if (is_op("|")) s->filter = parse_filter(nullptr, false);
-    int saved = loop_depth_;
-    loop_depth_ = 0;
-    s->body = parse_statements({"endset"}, true);
-    loop_depth_ = saved;
+    s->body = parse_statements({"endset"}, true);  // compiled inline: break/continue reach an outer loop
     return s;
   }
 

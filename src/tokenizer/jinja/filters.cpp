@@ -184,19 +184,72 @@ Value do_indent(const Value& v, CallArgs& args) {
   return Value::string(rv, v.markup());
 }
 
+// round(x, ndigits) for a float as CPython computes it: correctly rounded, ties to even, on the exact binary
+// value. glibc's printf is exact, so the decimal expansion it prints is rounded digit by digit.
+double round_float(double x, int64_t ndigits) {
+  if (!std::isfinite(x) || ndigits > 323) return x;
+  if (ndigits < -308) return 0.0 * x;
+  if (ndigits >= 0) {
+    std::string buf(static_cast<size_t>(std::snprintf(nullptr, 0, "%.*f", static_cast<int>(ndigits), x)) + 1, '\0');
+    std::snprintf(buf.data(), buf.size(), "%.*f", static_cast<int>(ndigits), x);
+    return std::strtod(buf.c_str(), nullptr);
+  }
+  std::string exact(static_cast<size_t>(std::snprintf(nullptr, 0, "%.1100f", std::fabs(x))) + 1, '\0');
+  std::snprintf(exact.data(), exact.size(), "%.1100f", std::fabs(x));
+  exact.resize(exact.size() - 1);
+  size_t dot = exact.find('.');
+  std::string int_part = exact.substr(0, dot), rest_frac = exact.substr(dot + 1);
+  size_t k = static_cast<size_t>(-ndigits);
+  if (int_part.size() <= k) int_part.insert(0, k + 1 - int_part.size(), '0');
+  std::string keep = int_part.substr(0, int_part.size() - k);
+  std::string rest = int_part.substr(int_part.size() - k) + rest_frac;
+  bool tail = rest.find_first_not_of('0', 1) != std::string::npos;
+  bool up = rest[0] > '5' || (rest[0] == '5' && (tail || (keep.back() - '0') % 2 == 1));
+  for (size_t i = keep.size(); up && i-- > 0;) {
+    if (keep[i] == '9') {
+      keep[i] = '0';
+      if (i == 0) keep.insert(0, 1, '1');
+    } else {
+      ++keep[i];
+      up = false;
+    }
+  }
+  double r = std::strtod((keep + std::string(k, '0')).c_str(), nullptr);
+  return x < 0 ? -r : r;
+}
+
+// round(int, ndigits) stays an int; a negative ndigits rounds to tens, hundreds, ... ties to even.
+int64_t round_int(int64_t v, int64_t ndigits) {
+  if (ndigits >= 0) return v;
+  if (ndigits < -18) return 0;
+  int64_t p = 1;
+  for (int64_t i = 0; i < -ndigits; ++i) p *= 10;
+  int64_t q = v / p, r = v % p;
+  if (r < 0) r += p, --q;  // floor division
+  if (2 * r > p || (2 * r == p && q % 2 != 0)) ++q;
+  int64_t out = 0;
+  if (__builtin_mul_overflow(q, p, &out)) throw Fault("unsupported: integer does not fit in 64 bits");
+  return out;
+}
+
 Value do_round(const Value& v, CallArgs& args) {
   auto a = bind_args("round", args, {"precision", "method"}, 0);
-  int64_t precision = a[0] ? py::index(*a[0]) : 0;
   std::string method = a[1] ? py::str(*a[1]) : "common";
   if (method != "common" && method != "ceil" && method != "floor")
     throw Fault("FilterArgumentError: method must be common, ceil or floor");
   if (!v.is_numeric()) throw Fault("TypeError: type " + py::type_name(v) + " doesn't define __round__ method");
+  if (method == "common" && a[0] && a[0]->is_none()) {  // round(x, None) is round(x): an int
+    if (v.is_integral()) return Value::integer(v.as_int());
+    double r = std::nearbyint(v.as_float());  // ties to even in the default rounding mode
+    if (std::isnan(r)) throw Fault("ValueError: cannot convert float NaN to integer");
+    if (std::isinf(r)) throw Fault("OverflowError: cannot convert float infinity to integer");
+    if (std::fabs(r) >= 9.2e18) throw Fault("unsupported: integer does not fit in 64 bits");
+    return Value::integer(static_cast<int64_t>(r));
+  }
+  int64_t precision = a[0] ? py::index(*a[0]) : 0;
   if (method == "common") {
-    if (v.is_integral()) return Value::integer(v.as_int());  // round(int, n) stays an int
-    char buf[512];
-    if (precision < 0 || precision > 300) throw Fault("unsupported: round() with precision " + std::to_string(precision));
-    std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(precision), v.as_float());  // correctly rounded, ties to even
-    return Value::number(std::strtod(buf, nullptr));
+    if (v.is_integral()) return Value::integer(round_int(v.as_int(), precision));
+    return Value::number(round_float(v.as_float(), precision));
   }
   double scale = std::pow(10.0, static_cast<double>(precision));
   double x = v.as_float() * scale;
@@ -227,21 +280,25 @@ Value do_truncate(const Value& v, CallArgs& args) {
 }
 
 Value do_title(const Value& v) {
-  // Jinja2's own title(): words start after runs of [-\s({\[<].
+  // Jinja2's own title(): the text splits at runs of [-\s({\[<]; each piece becomes
+  // piece[0].upper() + piece[1:].lower().
   std::u32string s = unicode::decode(soft_str(v).str());
+  auto is_sep = [](char32_t c) {
+    return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || unicode::is_space(c);
+  };
   std::u32string out;
-  bool start = true;
-  for (char32_t c : s) {
-    bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || unicode::is_space(c);
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    bool sep = is_sep(s[i]);
+    while (j < s.size() && is_sep(s[j]) == sep) ++j;
     if (sep) {
-      out.push_back(c);
-      start = true;
-    } else if (start) {
-      unicode::append_upper(out, c);
-      start = false;
+      out.append(s, i, j - i);
     } else {
-      unicode::append_lower(out, c);
+      unicode::append_upper(out, s[i]);
+      out += unicode::to_lower(std::u32string_view(s).substr(i + 1, j - i - 1));
     }
+    i = j;
   }
   return Value::string(unicode::encode(out), v.markup());
 }

@@ -23,6 +23,9 @@ Value missing_attribute(const Value& obj, const std::string& name) {
   return Value::undefined("'" + object_type_repr(obj) + "' has no attribute '" + name + "'");
 }
 
+// Raised while folding when the expression needs the render (a name, a call, a context filter).
+struct Impossible {};
+
 }  // namespace
 
 Interpreter::Interpreter(const Program& program, const RenderOptions& options)
@@ -37,11 +40,6 @@ std::string Interpreter::render(const nlohmann::ordered_json& context) {
   exec(program_.body, root, out);
   return out;
 }
-
-namespace {
-// Raised while folding when the expression needs the render (a name, a call, a context filter).
-struct Impossible {};
-}  // namespace
 
 std::optional<Value> Interpreter::fold_constant(const Expr& e) {
   folding_ = true;
@@ -204,6 +202,7 @@ Value make_loop_object(const std::shared_ptr<LoopState>& st) {
     if (name == "cycle")
       return Value::callable("cycle", [weak](CallArgs& a) {
         auto st2 = weak.lock();
+        if (!st2) throw Fault("unsupported: a loop object used after its loop ended");
         if (a.args.empty()) throw Fault("TypeError: no items for cycling given");
         if (!a.kwargs.empty()) throw Fault("TypeError: cycle() got an unexpected keyword argument");
         return a.args[st2->index0 % a.args.size()];
@@ -211,6 +210,7 @@ Value make_loop_object(const std::shared_ptr<LoopState>& st) {
     if (name == "changed")
       return Value::callable("changed", [weak](CallArgs& a) {
         auto st2 = weak.lock();
+        if (!st2) throw Fault("unsupported: a loop object used after its loop ended");
         Value v = Value::tuple(a.args);
         if (st2->last_changed && py::equal(*st2->last_changed, v)) return Value::boolean(false);
         st2->last_changed = v;

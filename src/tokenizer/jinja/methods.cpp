@@ -103,14 +103,14 @@ std::vector<U32> splitlines(const U32& s, bool keepends) {
   return out;
 }
 
-// Python's str.title(): upper-case a cased character that follows an uncased one, lower-case the rest.
+// Python's str.title(): title-case a character that follows an uncased one, lower-case the rest.
 U32 title_case(const U32& s) {
   U32 out;
   bool prev_cased = false;
-  for (char32_t c : s) {
-    if (prev_cased) unicode::append_lower(out, c);
-    else unicode::append_upper(out, c);
-    prev_cased = unicode::is_upper(c) || unicode::is_lower(c);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (prev_cased) unicode::append_lower_at(out, s, i);
+    else unicode::append_title(out, s[i]);
+    prev_cased = unicode::is_cased(s[i]);
   }
   return out;
 }
@@ -148,14 +148,21 @@ std::optional<Value> str_case_method(const Value& self, const std::string& name,
   if (name == "title") return args({}, 0), S(title_case(s));
   if (name == "capitalize") {
     args({}, 0);
-    U32 out;
-    for (size_t i = 0; i < s.size(); ++i) (i ? unicode::append_lower : unicode::append_upper)(out, s[i]);
+    U32 out;  // str.capitalize(): the first character title-cased, the rest lower-cased
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (i) unicode::append_lower_at(out, s, i);
+      else unicode::append_title(out, s[i]);
+    }
     return S(out);
   }
   if (name == "swapcase") {
     args({}, 0);
     U32 out;
-    for (char32_t c : s) (unicode::is_upper(c) ? unicode::append_lower : unicode::append_upper)(out, c);
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (unicode::is_upper(s[i])) unicode::append_lower_at(out, s, i);
+      else if (unicode::is_lower(s[i])) unicode::append_upper(out, s[i]);
+      else out.push_back(s[i]);
+    }
     return S(out);
   }
   auto all_of = [&](bool (*pred)(char32_t)) {

@@ -210,7 +210,6 @@ std::string percent_format(const std::string& fmt, const Value& args) {
   if (args.is_tuple()) positional = args.items();
   else positional.push_back(args);
   size_t next = 0;
-  bool used_mapping = false;
   auto take = [&]() -> Value {
     if (next >= positional.size()) throw Fault("TypeError: not enough arguments for format string");
     return positional[next++];
@@ -237,7 +236,7 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       const Value* v = args.dict().find(Value::string(fmt.substr(i + 1, close - i - 1)));
       if (!v) throw Fault("KeyError: " + repr_string(fmt.substr(i + 1, close - i - 1)));
       arg = *v;
-      have_arg = used_mapping = true;
+      have_arg = true;
       i = close + 1;
     }
     Spec sp;
@@ -341,7 +340,6 @@ std::string percent_format(const std::string& fmt, const Value& args) {
   }
   if (!mapping && next < positional.size())
     throw Fault("TypeError: not all arguments converted during string formatting");
-  (void)used_mapping;
   return out;
 }
 

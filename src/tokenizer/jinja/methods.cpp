@@ -266,7 +266,6 @@ std::optional<Value> str_search_method(const Value& self, const std::string& nam
   if (name == "replace") {
     auto v = args({"old", "new", "count"}, 2);
     U32 from = arg_string(v[0], "replace arg 1"), to = arg_string(v[1], "replace arg 2");
-    if (mk) from = unicode::decode(py::escape(*v[0]).str()), to = unicode::decode(py::escape(*v[1]).str());
     int64_t count = v[2] ? py::index(*v[2]) : -1;
     U32 out;
     size_t pos = 0;
@@ -369,9 +368,27 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
   }
   return std::nullopt;
 }
+// markupsafe.Markup escapes the string arguments of the methods it wraps (any argument of partition).
+void escape_markup_args(const std::string& name, CallArgs& a) {
+  static const char* const kWrapped[] = {"replace", "ljust", "rjust", "lstrip", "rstrip", "center", "strip", "zfill"};
+  bool partition = name == "partition" || name == "rpartition";
+  if (!partition && std::find(std::begin(kWrapped), std::end(kWrapped), name) == std::end(kWrapped)) return;
+  auto esc = [&](Value& v) {
+    if (partition || v.is_string()) v = py::escape(v);
+  };
+  for (auto& v : a.args) esc(v);
+  for (auto& kv : a.kwargs) esc(kv.second);
+}
+
 Value str_method(const Value& self, const std::string& name, CallArgs& a) {
+  CallArgs escaped;
+  if (self.markup()) {
+    escaped = a;
+    escape_markup_args(name, escaped);
+  }
+  CallArgs& args = self.markup() ? escaped : a;
   for (auto* group : {str_case_method, str_split_method, str_search_method, str_format_method})
-    if (auto r = group(self, name, a)) return *r;
+    if (auto r = group(self, name, args)) return *r;
   throw Fault("unsupported: the str method '" + name + "'");
 }
 

@@ -215,6 +215,22 @@ TEST(Jinja, MarkupEscapesWhenConcatenated) {
             "<a>&lt;b&gt;|<a><b>|\"it&#39;s");
 }
 
+TEST(Jinja, CompileTimeFoldingAndLaziness) {
+  // Slices are plain Python subscripts at render time, but a print Jinja2 evaluates while compiling
+  // goes through getitem, where a failed slice is Undefined.
+  EXPECT_EQ(render("[{{ (100)[::-1] }}]"), "[]");
+  EXPECT_THROW(render("{% set x = (3)[:2] %}"), TemplateRuntimeError);
+  EXPECT_EQ(render("{% set x = ((3)[:2])|string %}[{{ x }}]"), "[]");
+  EXPECT_THROW(render("{{ n[1:] }}", kCtx), TemplateRuntimeError);
+  // Generator filters check their arguments only when consumed; a generator is always true.
+  EXPECT_EQ(render("{% if l|selectattr() %}lazy{% endif %}", kCtx), "lazy");
+  EXPECT_THROW(render("{{ l|selectattr()|list }}", kCtx), TemplateRuntimeError);
+  // Set blocks are inlined: a break inside one leaves the loop and skips the assignment.
+  EXPECT_EQ(render("{% for i in [1, 2, 3] %}{% set x %}a{% if i == 2 %}{% break %}{% endif %}b{% endset %}"
+                   "[{{ x }}]{% endfor %}"),
+            "[ab]");
+}
+
 TEST(Jinja, Slicing) {
   EXPECT_EQ(render("{{ l[1:] }}{{ l[::-1] }}{{ l[-1] }}{{ l[10] is defined }}{{ u[1:4] }}{{ u[-1] }}", kCtx),
             "[1, 2][2, 1, 3]2Falserüß🙂");

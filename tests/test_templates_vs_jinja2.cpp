@@ -85,7 +85,7 @@ TEST(TemplatesVsJinja2, EveryTemplateAndConversationMatchesThroughTheCli) {
       }
     }
   }
-  std::printf("%zu/%zu templates x conversations match Jinja2 (%zu rendered identically, %zu raise_exception, "
+  std::printf("%zu/%zu templates×conversations match Jinja2 (%zu rendered identically, %zu raise_exception, "
               "%zu other Jinja2 errors)\n",
               matched, manifest.size(), matched - raised - errors, raised, errors);
   for (const auto& f : failures) ADD_FAILURE() << f;

@@ -95,10 +95,12 @@ def read_snippets(path):
 
 def run_snippets(env, args):
     with open(args.conversations, encoding="utf-8") as f:
-        context = json.load(f)
+        context_text = f.read()
     manifest = []
     for index, (line, source) in enumerate(read_snippets(args.templates)):
         entry = {"index": index, "line": line, "source": source}
+        # A fresh context each time: some filters mutate their input before failing (indent on a list).
+        context = json.loads(context_text)
         manifest.append(render(env, source, context, args.out, f"snippet_{index:03d}.txt", entry))
     return manifest
 

@@ -91,9 +91,27 @@ emit_ranges("kDigit", ranges(lambda c: chr(c).isdigit()))
 emit_ranges("kAlnumExtra", ranges(lambda c: chr(c).isalnum() and not chr(c).isalpha() and not chr(c).isdigit()))
 emit_ranges("kUpper", ranges(lambda c: chr(c).isupper()))
 emit_ranges("kLower", ranges(lambda c: chr(c).islower()))
+# "Cased" as str.title() uses it: upper, lower and titlecase letters.
+def cased(c):
+    return chr(c).islower() or chr(c).isupper() or chr(c).istitle()
+
+
+emit_ranges("kCased", ranges(cased))
+# Case-ignorable characters (skipped by the Final_Sigma rule of lower()), found through lower() itself:
+# in "A" + c + "Σ" the sigma is final exactly when c is case-ignorable or cased.
+emit_ranges("kCaseIgnorable", ranges(
+    lambda c: (c < 0xD800 or c > 0xDFFF) and not cased(c) and ("A" + chr(c) + "\u03a3").lower()[-1] == "\u03c2"))
 up_runs, up_special = case_runs(str.upper)
 lo_runs, lo_special = case_runs(str.lower)
 emit_runs("kUpperRuns", up_runs)
 emit_special("kUpperSpecial", up_special)
 emit_runs("kLowerRuns", lo_runs)
 emit_special("kLowerSpecial", lo_special)
+# Title case differs from upper case for a few characters (digraphs, ß -> Ss, ligatures).
+print("constexpr SpecialCase kTitleSpecial[] = {")
+for c in range(MAX):
+    t, u = chr(c).title(), chr(c).upper()
+    if t != u:
+        vals = ", ".join(f"0x{ord(x):X}" for x in t) + ", 0" * (3 - len(t))
+        print(f"  {{0x{c:X}, {{{vals}}}}},")
+print("};")

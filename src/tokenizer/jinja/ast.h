@@ -2,6 +2,7 @@
 // interpreter can follow Jinja2's evaluation order and scoping rules.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,6 +102,9 @@ struct Stmt {
   bool uses_varargs = false, uses_kwargs = false, uses_caller = false;
   // With
   std::vector<std::pair<Target, ExprPtr>> assigns;
+  // Print: the value Jinja2 computes while compiling when the expression needs nothing from the render
+  // (nodes.Expr.as_const); there a slice goes through environment.getitem, so a failed one is Undefined.
+  std::optional<Value> folded;
 
   Stmt(StmtKind k, int l) : kind(k), line(l) {}
 };

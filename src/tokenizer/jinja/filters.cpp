@@ -105,22 +105,29 @@ std::optional<double> parse_float(const std::string& text) {
   return v;
 }
 
+// int(float): NaN raises ValueError (do_int returns the default), infinity OverflowError (not caught).
+Value float_to_int(double f, const Value& dflt) {
+  if (std::isnan(f)) return dflt;
+  if (std::isinf(f)) throw Fault("OverflowError: cannot convert float infinity to integer");
+  if (std::fabs(f) >= 9.2e18) throw Fault("unsupported: integer does not fit in 64 bits");
+  return Value::integer(static_cast<int64_t>(std::trunc(f)));
+}
+
 Value do_int(const Value& v, CallArgs& args) {
   auto a = bind_args("int", args, {"default", "base"}, 0);
   Value dflt = a[0] ? *a[0] : Value::integer(0);
-  int base = a[1] ? static_cast<int>(a[1]->as_int()) : 10;
+  // A bad base makes int(str, base) raise, which do_int catches like a bad number (and tries float()).
+  int64_t base = a[1] && a[1]->is_integral() ? a[1]->as_int() : a[1] ? -1 : 10;
+  bool base_ok = base == 0 || (base >= 2 && base <= 36);
   if (v.is_undefined()) v.fail_undefined();  // int(Undefined) raises UndefinedError, which do_int does not catch
   if (v.is_string()) {
-    if (auto i = parse_int(v.str(), base)) return Value::integer(*i);
-    if (auto f = parse_float(v.str()))
-      if (std::isfinite(*f)) return Value::integer(static_cast<int64_t>(std::trunc(*f)));
+    if (base_ok)
+      if (auto i = parse_int(v.str(), static_cast<int>(base))) return Value::integer(*i);
+    if (auto f = parse_float(v.str())) return float_to_int(*f, dflt);
     return dflt;
   }
   if (v.is_integral()) return Value::integer(v.as_int());
-  if (v.is_float()) {
-    if (!std::isfinite(v.as_float())) return dflt;
-    return Value::integer(static_cast<int64_t>(std::trunc(v.as_float())));
-  }
+  if (v.is_float()) return float_to_int(v.as_float(), dflt);
   return dflt;
 }
 
@@ -136,7 +143,9 @@ Value do_float(const Value& v, CallArgs& args) {
 
 Value do_indent(const Value& v, CallArgs& args) {
   auto a = bind_args("indent", args, {"width", "first", "blank"}, 0);
-  std::string indention = !a[0] ? "    " : a[0]->is_string() ? a[0]->str() : std::string(static_cast<size_t>(std::max<int64_t>(0, a[0]->as_int())), ' ');
+  std::string indention = !a[0]              ? "    "
+                          : a[0]->is_string() ? a[0]->str()
+                                              : std::string(static_cast<size_t>(std::max<int64_t>(0, py::index(*a[0]))), ' ');
   bool first = a[1] && py::truthy(*a[1]);
   bool blank = a[2] && py::truthy(*a[2]);
   if (!v.is_string()) throw Fault("TypeError: unsupported operand type(s) for +=: '" + py::type_name(v) + "' and 'str'");
@@ -175,19 +184,72 @@ Value do_indent(const Value& v, CallArgs& args) {
   return Value::string(rv, v.markup());
 }
 
+// round(x, ndigits) for a float as CPython computes it: correctly rounded, ties to even, on the exact binary
+// value. glibc's printf is exact, so the decimal expansion it prints is rounded digit by digit.
+double round_float(double x, int64_t ndigits) {
+  if (!std::isfinite(x) || ndigits > 323) return x;
+  if (ndigits < -308) return 0.0 * x;
+  if (ndigits >= 0) {
+    std::string buf(static_cast<size_t>(std::snprintf(nullptr, 0, "%.*f", static_cast<int>(ndigits), x)) + 1, '\0');
+    std::snprintf(buf.data(), buf.size(), "%.*f", static_cast<int>(ndigits), x);
+    return std::strtod(buf.c_str(), nullptr);
+  }
+  std::string exact(static_cast<size_t>(std::snprintf(nullptr, 0, "%.1100f", std::fabs(x))) + 1, '\0');
+  std::snprintf(exact.data(), exact.size(), "%.1100f", std::fabs(x));
+  exact.resize(exact.size() - 1);
+  size_t dot = exact.find('.');
+  std::string int_part = exact.substr(0, dot), rest_frac = exact.substr(dot + 1);
+  size_t k = static_cast<size_t>(-ndigits);
+  if (int_part.size() <= k) int_part.insert(0, k + 1 - int_part.size(), '0');
+  std::string keep = int_part.substr(0, int_part.size() - k);
+  std::string rest = int_part.substr(int_part.size() - k) + rest_frac;
+  bool tail = rest.find_first_not_of('0', 1) != std::string::npos;
+  bool up = rest[0] > '5' || (rest[0] == '5' && (tail || (keep.back() - '0') % 2 == 1));
+  for (size_t i = keep.size(); up && i-- > 0;) {
+    if (keep[i] == '9') {
+      keep[i] = '0';
+      if (i == 0) keep.insert(0, 1, '1');
+    } else {
+      ++keep[i];
+      up = false;
+    }
+  }
+  double r = std::strtod((keep + std::string(k, '0')).c_str(), nullptr);
+  return x < 0 ? -r : r;
+}
+
+// round(int, ndigits) stays an int; a negative ndigits rounds to tens, hundreds, ... ties to even.
+int64_t round_int(int64_t v, int64_t ndigits) {
+  if (ndigits >= 0) return v;
+  if (ndigits < -18) return 0;
+  int64_t p = 1;
+  for (int64_t i = 0; i < -ndigits; ++i) p *= 10;
+  int64_t q = v / p, r = v % p;
+  if (r < 0) r += p, --q;  // floor division
+  if (2 * r > p || (2 * r == p && q % 2 != 0)) ++q;
+  int64_t out = 0;
+  if (__builtin_mul_overflow(q, p, &out)) throw Fault("unsupported: integer does not fit in 64 bits");
+  return out;
+}
+
 Value do_round(const Value& v, CallArgs& args) {
   auto a = bind_args("round", args, {"precision", "method"}, 0);
-  int64_t precision = a[0] ? a[0]->as_int() : 0;
   std::string method = a[1] ? py::str(*a[1]) : "common";
   if (method != "common" && method != "ceil" && method != "floor")
     throw Fault("FilterArgumentError: method must be common, ceil or floor");
   if (!v.is_numeric()) throw Fault("TypeError: type " + py::type_name(v) + " doesn't define __round__ method");
+  if (method == "common" && a[0] && a[0]->is_none()) {  // round(x, None) is round(x): an int
+    if (v.is_integral()) return Value::integer(v.as_int());
+    double r = std::nearbyint(v.as_float());  // ties to even in the default rounding mode
+    if (std::isnan(r)) throw Fault("ValueError: cannot convert float NaN to integer");
+    if (std::isinf(r)) throw Fault("OverflowError: cannot convert float infinity to integer");
+    if (std::fabs(r) >= 9.2e18) throw Fault("unsupported: integer does not fit in 64 bits");
+    return Value::integer(static_cast<int64_t>(r));
+  }
+  int64_t precision = a[0] ? py::index(*a[0]) : 0;
   if (method == "common") {
-    if (v.is_integral()) return Value::integer(v.as_int());  // round(int, n) stays an int
-    char buf[512];
-    if (precision < 0 || precision > 300) throw Fault("unsupported: round() with precision " + std::to_string(precision));
-    std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(precision), v.as_float());  // correctly rounded, ties to even
-    return Value::number(std::strtod(buf, nullptr));
+    if (v.is_integral()) return Value::integer(round_int(v.as_int(), precision));
+    return Value::number(round_float(v.as_float(), precision));
   }
   double scale = std::pow(10.0, static_cast<double>(precision));
   double x = v.as_float() * scale;
@@ -196,37 +258,47 @@ Value do_round(const Value& v, CallArgs& args) {
 
 Value do_truncate(const Value& v, CallArgs& args) {
   auto a = bind_args("truncate", args, {"length", "killwords", "end", "leeway"}, 0);
-  int64_t length = a[0] ? a[0]->as_int() : 255;
+  // length and leeway are only compared until the text must actually be cut, so floats pass until then.
+  Value length = a[0] ? *a[0] : Value::integer(255);
   bool killwords = a[1] && py::truthy(*a[1]);
-  std::u32string end = unicode::decode(a[2] ? py::str(*a[2]) : "...");
-  int64_t leeway = a[3] && !a[3]->is_none() ? a[3]->as_int() : 5;
-  if (length < static_cast<int64_t>(end.size())) throw Fault("AssertionError: expected length >= " + std::to_string(end.size()));
-  std::u32string s = unicode::decode(py::str(v));
-  if (static_cast<int64_t>(s.size()) <= length + leeway) return v.is_string() ? v : Value::string(py::str(v));
-  std::u32string head = s.substr(0, static_cast<size_t>(length) - end.size());
+  Value end = a[2] ? *a[2] : Value::string("...");
+  Value leeway = a[3] && !a[3]->is_none() ? *a[3] : Value::integer(5);
+  Value end_len = Value::integer(py::length(end));
+  if (py::less(length, end_len)) throw Fault("AssertionError: expected length >= " + py::str(end_len) + ", got " + py::str(length));
+  if (py::less(leeway, Value::integer(0))) throw Fault("AssertionError: expected leeway >= 0, got " + py::str(leeway));
+  Value n = Value::integer(py::length(v));
+  if (!py::less(binary_op("+", length, leeway), n)) return v;  // returned untouched when short enough
+  if (!v.is_string() || !end.is_string()) throw Fault("unsupported: truncate() of a long " + py::type_name(v));
+  std::u32string s = unicode::decode(v.str());
+  int64_t keep = py::index(length) - end_len.as_int();
+  std::u32string head = keep > 0 ? s.substr(0, static_cast<size_t>(keep)) : std::u32string();
   if (!killwords) {
     size_t sp = head.rfind(U' ');
     if (sp != std::u32string::npos) head = head.substr(0, sp);
   }
-  return Value::string(unicode::encode(head + end));
+  return Value::string(unicode::encode(head) + end.str());
 }
 
 Value do_title(const Value& v) {
-  // Jinja2's own title(): words start after runs of [-\s({\[<].
+  // Jinja2's own title(): the text splits at runs of [-\s({\[<]; each piece becomes
+  // piece[0].upper() + piece[1:].lower().
   std::u32string s = unicode::decode(soft_str(v).str());
+  auto is_sep = [](char32_t c) {
+    return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || unicode::is_space(c);
+  };
   std::u32string out;
-  bool start = true;
-  for (char32_t c : s) {
-    bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || unicode::is_space(c);
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = i;
+    bool sep = is_sep(s[i]);
+    while (j < s.size() && is_sep(s[j]) == sep) ++j;
     if (sep) {
-      out.push_back(c);
-      start = true;
-    } else if (start) {
-      unicode::append_upper(out, c);
-      start = false;
+      out.append(s, i, j - i);
     } else {
-      unicode::append_lower(out, c);
+      unicode::append_upper(out, s[i]);
+      out += unicode::to_lower(std::u32string_view(s).substr(i + 1, j - i - 1));
     }
+    i = j;
   }
   return Value::string(unicode::encode(out), v.markup());
 }
@@ -235,6 +307,8 @@ Value do_tojson(const Value& v, CallArgs& args) {
   auto a = bind_args("tojson", args, {"ensure_ascii", "indent", "separators", "sort_keys"}, 0);
   py::JsonOptions opt;
   opt.ensure_ascii = a[0] && py::truthy(*a[0]);
+  // JSONEncoder.encode returns early for a str, before it looks at indent or separators.
+  if (v.is_string()) return Value::string(py::json_dumps(v, opt));
   if (a[1] && !a[1]->is_none()) {
     if (a[1]->is_string()) opt.indent = a[1]->str();
     else if (a[1]->is_integral()) opt.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, a[1]->as_int())), ' ');
@@ -348,7 +422,8 @@ std::optional<Value> text_filter(Interpreter& interp, const std::string& name, c
   if (name == "attr") {
     auto a = bind_args(name, args, {"name"}, 1);
     if (v.is_undefined()) v.fail_undefined();
-    std::string attr = py::str(*a[0]);
+    if (!a[0]->is_string()) throw Fault("TypeError: attribute name must be string, not '" + py::type_name(*a[0]) + "'");
+    std::string attr = a[0]->str();
     if (auto x = python_attribute(interp, v, attr)) return *x;
     std::string hint = "'";
     hint.append(py::type_name(v)).append(" object' has no attribute '").append(attr).append(1, '\'');
@@ -356,16 +431,22 @@ std::optional<Value> text_filter(Interpreter& interp, const std::string& name, c
   }
   if (name == "urlencode") {
     none();
+    if (v.is_string() || !py::is_iterable(v)) return Value::string(url_quote(py::str(v), false));
+    // A mapping or an iterable of pairs becomes k=v&k=v.
+    std::vector<Value> pairs;
     if (v.is_dict()) {
-      std::string out;
-      for (const auto& [k, x] : v.dict().items())
-      {
-        if (!out.empty()) out.push_back('&');
-        out.append(url_quote(py::str(k), true)).append(1, '=').append(url_quote(py::str(x), true));
-      }
-      return Value::string(out);
+      for (const auto& [k, x] : v.dict().items()) pairs.push_back(Value::tuple({k, x}));
+    } else {
+      pairs = py::to_list(v);
     }
-    return Value::string(url_quote(py::str(v), false));
+    std::string out;
+    for (const auto& p : pairs) {
+      std::vector<Value> kv = py::to_list(p);
+      if (kv.size() != 2) throw Fault("ValueError: urlencode expects pairs of key and value");
+      if (!out.empty()) out.push_back('&');
+      out.append(url_quote(py::str(kv[0]), true)).append(1, '=').append(url_quote(py::str(kv[1]), true));
+    }
+    return Value::string(out);
   }
   if (name == "xmlattr") {
     auto a = bind_args(name, args, {"autospace"}, 0);

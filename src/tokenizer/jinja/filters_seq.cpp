@@ -66,6 +66,22 @@ namespace {
 
 Value generator(std::function<std::optional<Value>()> next) { return Value::iterator("generator", std::move(next)); }
 
+using Cursor = std::function<std::optional<Value>()>;
+
+// A Python generator function's body runs at the first next(), not at the call: `make` builds the real
+// cursor then, so argument errors and `if value:` checks happen when the generator is consumed.
+Value lazy_generator(std::function<Cursor()> make) {
+  auto cursor = std::make_shared<Cursor>();
+  return generator([make, cursor]() -> std::optional<Value> {
+    if (!*cursor) *cursor = make();
+    return (*cursor)();
+  });
+}
+
+Cursor empty_cursor() {
+  return [] { return std::optional<Value>(); };
+}
+
 std::vector<Value> sorted(std::vector<Value> items, const std::function<Value(const Value&)>& key, bool reverse) {
   std::vector<std::pair<Value, Value>> keyed;
   for (auto& x : items) keyed.emplace_back(key(x), std::move(x));
@@ -99,50 +115,114 @@ std::function<bool(const Value&)> select_func(Interpreter& interp, CallArgs& arg
 }
 
 Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool lookup_attr, bool select) {
-  if (!py::truthy(v)) return generator([] { return std::optional<Value>(); });
-  auto src = make_source(v);
-  auto fn = select_func(interp, args, lookup_attr);
-  return generator([src, fn, select]() -> std::optional<Value> {
-    while (auto x = src())
-      if (fn(*x) == select) return x;
-    return std::nullopt;
+  return lazy_generator([&interp, v, args, lookup_attr, select]() -> Cursor {
+    if (!py::truthy(v)) return empty_cursor();
+    CallArgs a = args;
+    auto fn = select_func(interp, a, lookup_attr);
+    auto src = make_source(v);
+    return [src, fn, select]() -> std::optional<Value> {
+      while (auto x = src())
+        if (fn(*x) == select) return x;
+      return std::nullopt;
+    };
   });
 }
 
-Value do_map(Interpreter& interp, const Value& v, CallArgs& args) {
-  if (!py::truthy(v)) return generator([] { return std::optional<Value>(); });
-  std::function<Value(const Value&)> fn;
-  if (args.args.empty() && !args.kwargs.empty() && args.kwargs[0].first == "attribute") {
-    Value attribute = args.kwargs[0].second;
+// Jinja2's prepare_map: attribute= (with an optional default=) or a filter name and its arguments.
+std::function<Value(const Value&)> map_func(Interpreter& interp, const CallArgs& args) {
+  auto attr = std::find_if(args.kwargs.begin(), args.kwargs.end(), [](const auto& kv) { return kv.first == "attribute"; });
+  if (args.args.empty() && attr != args.kwargs.end()) {
     std::optional<Value> dflt;
-    for (size_t i = 1; i < args.kwargs.size(); ++i) {
-      if (args.kwargs[i].first != "default")
-        throw Fault("FilterArgumentError: Unexpected keyword argument '" + args.kwargs[i].first + "'");
-      dflt = args.kwargs[i].second;
+    for (const auto& [k, x] : args.kwargs) {
+      if (k == "default") dflt = x;
+      else if (k != "attribute") throw Fault("FilterArgumentError: Unexpected keyword argument '" + k + "'");
     }
     if (dflt && dflt->is_none()) dflt.reset();
-    fn = make_attrgetter(interp, attribute, dflt);
-  } else {
-    bool has_attr = std::any_of(args.kwargs.begin(), args.kwargs.end(), [](const auto& kv) { return kv.first == "attribute"; });
-    if (args.args.empty()) {
-      if (has_attr) throw Fault("FilterArgumentError: Unexpected keyword argument 'attribute'");
-      throw Fault("FilterArgumentError: map requires a filter argument");
-    }
-    if (!args.args[0].is_string()) throw Fault("TypeError: filter name must be a string");
-    std::string name = args.args[0].str();
-    CallArgs fargs;
-    fargs.args.assign(args.args.begin() + 1, args.args.end());
-    fargs.kwargs = args.kwargs;
-    fn = [&interp, name, fargs](const Value& x) {
-      CallArgs a = fargs;
-      return interp.call_filter(name, x, a);
-    };
+    return make_attrgetter(interp, attr->second, dflt);
   }
-  auto src = make_source(v);
-  return generator([src, fn]() -> std::optional<Value> {
-    auto x = src();
-    if (!x) return std::nullopt;
-    return fn(*x);
+  if (args.args.empty()) throw Fault("FilterArgumentError: map requires a filter argument");
+  if (!args.args[0].is_string()) throw Fault("TemplateRuntimeError: No filter named " + py::repr(args.args[0]) + ".");
+  std::string name = args.args[0].str();
+  CallArgs fargs;
+  fargs.args.assign(args.args.begin() + 1, args.args.end());
+  fargs.kwargs = args.kwargs;
+  return [&interp, name, fargs](const Value& x) {
+    CallArgs a = fargs;
+    return interp.call_filter(name, x, a);
+  };
+}
+
+Value do_map(Interpreter& interp, const Value& v, CallArgs& args) {
+  return lazy_generator([&interp, v, args]() -> Cursor {
+    if (!py::truthy(v)) return empty_cursor();
+    auto fn = map_func(interp, args);
+    auto src = make_source(v);
+    return [src, fn]() -> std::optional<Value> {
+      auto x = src();
+      if (!x) return std::nullopt;
+      return fn(*x);
+    };
+  });
+}
+
+// do_batch, line by line: rows of `linecount` items, the last padded with fill_with when given.
+Value do_batch(const Value& v, CallArgs& args) {
+  auto a = bind_args("batch", args, {"linecount", "fill_with"}, 1);
+  Value linecount = *a[0];
+  std::optional<Value> fill;
+  if (a[1] && !a[1]->is_none()) fill = a[1];
+  return lazy_generator([v, linecount, fill]() -> Cursor {
+    auto src = make_source(v);
+    auto done = std::make_shared<bool>(false);
+    auto tmp = std::make_shared<std::vector<Value>>();
+    return [src, linecount, fill, done, tmp]() -> std::optional<Value> {
+      if (*done) return std::nullopt;
+      while (auto item = src()) {
+        std::optional<Value> out;
+        if (py::equal(Value::integer(static_cast<int64_t>(tmp->size())), linecount)) {
+          out = Value::list(std::move(*tmp));
+          tmp->clear();
+        }
+        tmp->push_back(std::move(*item));
+        if (out) return out;
+      }
+      *done = true;
+      if (tmp->empty()) return std::nullopt;
+      if (fill && py::less(Value::integer(static_cast<int64_t>(tmp->size())), linecount))
+        while (py::less(Value::integer(static_cast<int64_t>(tmp->size())), linecount)) tmp->push_back(*fill);
+      return Value::list(std::move(*tmp));
+    };
+  });
+}
+
+// sync_do_slice: `slices` columns, the first len % slices of them one item longer.
+Value do_slice(const Value& v, CallArgs& args) {
+  auto a = bind_args("slice", args, {"slices", "fill_with"}, 1);
+  Value slices_v = *a[0];
+  std::optional<Value> fill;
+  if (a[1] && !a[1]->is_none()) fill = a[1];
+  return lazy_generator([v, slices_v, fill]() -> Cursor {
+    std::vector<Value> items = py::to_list(v);
+    int64_t n = py::index(slices_v);
+    if (n == 0) throw Fault("ZeroDivisionError: integer division or modulo by zero");
+    int64_t len = static_cast<int64_t>(items.size());
+    int64_t per = len / n, extra = len % n;  // Python floor semantics for negative n are not reproduced
+    if (n < 0) throw Fault("unsupported: slice() with a negative count");
+    auto groups = std::make_shared<std::vector<Value>>();
+    int64_t offset = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      int64_t start = offset + k * per;
+      if (k < extra) ++offset;
+      int64_t end = offset + (k + 1) * per;
+      std::vector<Value> g(items.begin() + start, items.begin() + end);
+      if (fill && k >= extra) g.push_back(*fill);
+      groups->push_back(Value::list(std::move(g)));
+    }
+    auto i = std::make_shared<size_t>(0);
+    return [groups, i]() -> std::optional<Value> {
+      if (*i >= groups->size()) return std::nullopt;
+      return (*groups)[(*i)++];
+    };
   });
 }
 
@@ -210,6 +290,7 @@ std::optional<Value> basic_filter(Interpreter& interp, const std::string& name, 
   if (name == "sum") {
     auto a = bind_args(name, args, {"attribute", "start"}, 0);
     Value total = a[1] ? *a[1] : Value::integer(0);
+    if (total.is_string()) throw Fault("TypeError: sum() can't sum strings [use ''.join(seq) instead]");
     std::function<Value(const Value&)> get = [](const Value& x) { return x; };
     if (a[0] && !a[0]->is_none()) get = make_attrgetter(interp, *a[0]);
     auto src = make_source(v);
@@ -223,7 +304,7 @@ std::optional<Value> basic_filter(Interpreter& interp, const std::string& name, 
 std::optional<Value> ordering_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
   if (name == "sort") {
     auto a = bind_args(name, args, {"reverse", "case_sensitive", "attribute"}, 0);
-    bool reverse = a[0] && py::truthy(*a[0]);
+    bool reverse = a[0] && py::index(*a[0]) != 0;  // sorted(reverse=...) takes an int
     bool cs = a[1] && py::truthy(*a[1]);
     std::vector<std::function<Value(const Value&)>> getters;
     if (a[2] && a[2]->is_string()) {
@@ -256,7 +337,7 @@ std::optional<Value> ordering_filter(Interpreter& interp, const std::string& nam
     std::vector<Value> items;
     for (const auto& [k, x] : v.dict().items()) items.push_back(Value::tuple({k, x}));
     auto key = [&](const Value& t) { return cs ? t.items()[pos] : ignore_case(t.items()[pos]); };
-    return Value::list(sorted(std::move(items), key, a[2] && py::truthy(*a[2])));
+    return Value::list(sorted(std::move(items), key, a[2] && py::index(*a[2]) != 0));
   }
   if (name == "min" || name == "max") return min_max(interp, v, args, name == "max", name);
   return std::nullopt;
@@ -266,20 +347,22 @@ std::optional<Value> ordering_filter(Interpreter& interp, const std::string& nam
 std::optional<Value> generator_filter(Interpreter& interp, const std::string& name, const Value& v, CallArgs& args) {
   if (name == "unique") {
     auto a = bind_args(name, args, {"case_sensitive", "attribute"}, 0);
-    bool cs = a[0] && py::truthy(*a[0]);
-    auto get = make_attrgetter(interp, a[1] ? *a[1] : Value::none());
-    auto src = make_source(v);
-    auto seen = std::make_shared<std::vector<Value>>();
-    return generator([src, get, cs, seen]() -> std::optional<Value> {
-      while (auto x = src()) {
-        Value k = cs ? get(*x) : ignore_case(get(*x));
-        check_hashable(k);
-        if (std::none_of(seen->begin(), seen->end(), [&](const Value& s) { return py::equal(s, k); })) {
-          seen->push_back(k);
-          return x;
+    return lazy_generator([&interp, v, a]() -> Cursor {
+      bool cs = a[0] && py::truthy(*a[0]);
+      auto get = make_attrgetter(interp, a[1] ? *a[1] : Value::none());
+      auto src = make_source(v);
+      auto seen = std::make_shared<std::vector<Value>>();
+      return [src, get, cs, seen]() -> std::optional<Value> {
+        while (auto x = src()) {
+          Value k = cs ? get(*x) : ignore_case(get(*x));
+          check_hashable(k);
+          if (std::none_of(seen->begin(), seen->end(), [&](const Value& s) { return py::equal(s, k); })) {
+            seen->push_back(k);
+            return x;
+          }
         }
-      }
-      return std::nullopt;
+        return std::nullopt;
+      };
     });
   }
   if (name == "map") return do_map(interp, v, args);
@@ -288,50 +371,20 @@ std::optional<Value> generator_filter(Interpreter& interp, const std::string& na
     return select_or_reject(interp, v, args, true, name == "selectattr");
   if (name == "items") {
     bind_args(name, args, {}, 0);
-    if (v.is_undefined()) return generator([] { return std::optional<Value>(); });
-    if (!v.is_dict()) throw Fault("TypeError: Can only get item pairs from a mapping.");
-    auto st = std::make_shared<std::pair<Value, size_t>>(v, 0);
-    return generator([st]() -> std::optional<Value> {
-      const auto& items = st->first.dict().items();
-      if (st->second >= items.size()) return std::nullopt;
-      const auto& kv = items[st->second++];
-      return Value::tuple({kv.first, kv.second});
+    return lazy_generator([v]() -> Cursor {
+      if (v.is_undefined()) return empty_cursor();
+      if (!v.is_dict()) throw Fault("TypeError: Can only get item pairs from a mapping.");
+      auto i = std::make_shared<size_t>(0);
+      return [v, i]() -> std::optional<Value> {
+        const auto& items = v.dict().items();
+        if (*i >= items.size()) return std::nullopt;
+        const auto& kv = items[(*i)++];
+        return Value::tuple({kv.first, kv.second});
+      };
     });
   }
-  if (name == "batch" || name == "slice") {
-    auto a = bind_args(name, args, {name == "batch" ? "linecount" : "slices", "fill_with"}, 1);
-    if (!a[0]->is_integral()) throw Fault("TypeError: '" + py::type_name(*a[0]) + "' object cannot be interpreted as an integer");
-    int64_t n = a[0]->as_int();
-    std::optional<Value> fill;
-    if (a[1] && !a[1]->is_none()) fill = a[1];
-    std::vector<Value> items = py::to_list(v);
-    std::vector<Value> groups;
-    if (name == "batch") {
-      if (n <= 0 && !items.empty()) throw Fault("unsupported: batch() with a non-positive size");
-      for (size_t i = 0; i < items.size(); i += static_cast<size_t>(n)) {
-        std::vector<Value> g(items.begin() + static_cast<long>(i),
-                             items.begin() + static_cast<long>(std::min(items.size(), i + static_cast<size_t>(n))));
-        while (fill && static_cast<int64_t>(g.size()) < n) g.push_back(*fill);
-        groups.push_back(Value::list(std::move(g)));
-      }
-    } else {
-      if (n <= 0) throw Fault("ZeroDivisionError: integer division or modulo by zero");
-      int64_t len = static_cast<int64_t>(items.size()), per = len / n, extra = len % n, offset = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        int64_t start = offset + k * per;
-        if (k < extra) ++offset;
-        int64_t end = offset + (k + 1) * per;
-        std::vector<Value> g(items.begin() + start, items.begin() + end);
-        if (fill && k >= extra) g.push_back(*fill);
-        groups.push_back(Value::list(std::move(g)));
-      }
-    }
-    auto st = std::make_shared<std::pair<std::vector<Value>, size_t>>(std::move(groups), 0);
-    return generator([st]() -> std::optional<Value> {
-      if (st->second >= st->first.size()) return std::nullopt;
-      return st->first[st->second++];
-    });
-  }
+  if (name == "batch") return do_batch(v, args);
+  if (name == "slice") return do_slice(v, args);
   return std::nullopt;
 }
 

@@ -47,6 +47,7 @@ DictData make_dict(CallArgs& a, const char* fname) {
   DictData d;
   if (!a.args.empty()) {
     const Value& src = a.args[0];
+    if (src.is_undefined()) src.fail_undefined();  // dict() probes src.keys, which Undefined refuses
     if (src.is_dict()) {
       for (const auto& [k, v] : src.dict().items()) d.set(k, v);
     } else {

@@ -23,6 +23,9 @@ Value missing_attribute(const Value& obj, const std::string& name) {
   return Value::undefined("'" + object_type_repr(obj) + "' has no attribute '" + name + "'");
 }
 
+// Raised while folding when the expression needs the render (a name, a call, a context filter).
+struct Impossible {};
+
 }  // namespace
 
 Interpreter::Interpreter(const Program& program, const RenderOptions& options)
@@ -38,6 +41,18 @@ std::string Interpreter::render(const nlohmann::ordered_json& context) {
   return out;
 }
 
+std::optional<Value> Interpreter::fold_constant(const Expr& e) {
+  folding_ = true;
+  std::optional<Value> v;
+  try {
+    v = eval(e, std::make_shared<Scope>());
+  } catch (...) {  // Impossible, or an error: Jinja2 then evaluates at render time
+    v.reset();
+  }
+  folding_ = false;
+  return v;
+}
+
 // ---- statements ---------------------------------------------------------------------------------------
 
 Interpreter::Flow Interpreter::exec(const Body& body, const std::shared_ptr<Scope>& scope, std::string& out) {
@@ -48,19 +63,17 @@ Interpreter::Flow Interpreter::exec(const Body& body, const std::shared_ptr<Scop
   return Flow::Normal;
 }
 
-std::string Interpreter::render_child(const Body& body, const std::shared_ptr<Scope>& scope) {
+Interpreter::Flow Interpreter::exec_child(const Body& body, const std::shared_ptr<Scope>& scope, std::string& out) {
   auto child = std::make_shared<Scope>();
   child->parent = scope;
-  std::string out;
-  exec(body, child, out);
-  return out;
+  return exec(body, child, out);
 }
 
 Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out) {
   switch (s.kind) {
     case StmtKind::Text: out += s.text; break;
     case StmtKind::Print: {
-      Value v = eval(*s.expr, scope);
+      Value v = s.folded ? *s.folded : eval(*s.expr, scope);
       try {
         out += py::str(v);
       } catch (const Fault& f) {
@@ -83,7 +96,9 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
       break;
     }
     case StmtKind::SetBlock: {
-      Value v = Value::string(render_child(s.body, scope));
+      std::string text;
+      if (Flow f = exec_child(s.body, scope, text); f != Flow::Normal) return f;  // the assignment is skipped
+      Value v = Value::string(std::move(text));
       if (s.filter) v = eval_filter(*s.filter, scope, &v);
       try {
         assign(s.target, v, *scope);
@@ -95,7 +110,9 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
     case StmtKind::Macro: scope->vars[s.name] = make_macro(s, scope); break;
     case StmtKind::CallBlock: exec_call_block(s, scope, out); break;
     case StmtKind::FilterBlock: {
-      Value body = Value::string(render_child(s.body, scope));
+      std::string text;
+      if (Flow f = exec_child(s.body, scope, text); f != Flow::Normal) return f;
+      Value body = Value::string(std::move(text));
       Value v = eval_filter(*s.expr, scope, &body);
       try {
         out += py::str(v);
@@ -115,12 +132,9 @@ Interpreter::Flow Interpreter::exec_stmt(const Stmt& s, const std::shared_ptr<Sc
           throw TemplateRuntimeError(s.line, f.what());
         }
       }
-      std::string body;
-      exec(s.body, child, body);
-      out += body;
-      break;
+      return exec(s.body, child, out);
     }
-    case StmtKind::Scope: out += render_child(s.body, scope); break;
+    case StmtKind::Scope: exec_child(s.body, scope, out); break;
     case StmtKind::Break: return Flow::Break;
     case StmtKind::Continue: return Flow::Continue;
   }
@@ -188,6 +202,7 @@ Value make_loop_object(const std::shared_ptr<LoopState>& st) {
     if (name == "cycle")
       return Value::callable("cycle", [weak](CallArgs& a) {
         auto st2 = weak.lock();
+        if (!st2) throw Fault("unsupported: a loop object used after its loop ended");
         if (a.args.empty()) throw Fault("TypeError: no items for cycling given");
         if (!a.kwargs.empty()) throw Fault("TypeError: cycle() got an unexpected keyword argument");
         return a.args[st2->index0 % a.args.size()];
@@ -195,6 +210,7 @@ Value make_loop_object(const std::shared_ptr<LoopState>& st) {
     if (name == "changed")
       return Value::callable("changed", [weak](CallArgs& a) {
         auto st2 = weak.lock();
+        if (!st2) throw Fault("unsupported: a loop object used after its loop ended");
         Value v = Value::tuple(a.args);
         if (st2->last_changed && py::equal(*st2->last_changed, v)) return Value::boolean(false);
         st2->last_changed = v;
@@ -226,10 +242,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, const std::shared_ptr<Sco
   } catch (const Fault& f) {
     throw TemplateRuntimeError(s.line, f.what());
   }
-  if (st->items.empty()) {
-    out += render_child(s.else_body, scope);
-    return Flow::Normal;
-  }
+  if (st->items.empty()) return exec_child(s.else_body, scope, out);
   Value loop = make_loop_object(st);
   for (size_t i = 0; i < st->items.size(); ++i) {
     st->index0 = i;
@@ -363,7 +376,9 @@ CallArgs Interpreter::eval_args(const Expr& e, const std::shared_ptr<Scope>& sco
 Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope) {
   switch (e.kind) {
     case ExprKind::Const: return e.value;
-    case ExprKind::Name: return lookup(e.name, *scope);
+    case ExprKind::Name:
+      if (folding_) throw Impossible{};
+      return lookup(e.name, *scope);
     case ExprKind::List:
     case ExprKind::Tuple: {
       std::vector<Value> items;
@@ -383,12 +398,14 @@ Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope)
     case ExprKind::Getitem: return eval_getitem(e, scope);
     case ExprKind::Slice: throw Fault("unsupported: a slice outside of a subscript");
     case ExprKind::Call: {
+      if (folding_) throw Impossible{};
       Value fn = eval(*e.children[0], scope);
       CallArgs args = eval_args(e, scope);
       return call(fn, args);
     }
     case ExprKind::Filter: return eval_filter(e, scope, nullptr);
     case ExprKind::Test: {
+      if (folding_ && !e.known) throw Impossible{};
       if (!e.known) throw Fault("TemplateRuntimeError: No test named '" + e.name + "' found.");
       Value v = eval(*e.children[0], scope);
       CallArgs args = eval_args(e, scope);
@@ -437,6 +454,7 @@ Value Interpreter::eval_impl(const Expr& e, const std::shared_ptr<Scope>& scope)
     case ExprKind::CondExpr:
       if (py::truthy(eval(*e.children[0], scope))) return eval(*e.children[1], scope);
       if (e.children[2]) return eval(*e.children[2], scope);
+      if (folding_) throw Impossible{};
       return Value::undefined("the inline if-expression on line " + std::to_string(e.line) +
                               " evaluated to false and no else section was defined.");
   }
@@ -447,26 +465,40 @@ Value Interpreter::eval_getitem(const Expr& e, const std::shared_ptr<Scope>& sco
   Value obj = eval(*e.children[0], scope);
   const Expr& key = *e.children[1];
   if (key.kind != ExprKind::Slice) return getitem(obj, eval(key, scope));
+  // Jinja2 compiles x[a:b] to a plain Python subscript (not environment.getitem), so its errors propagate,
+  // except in a print that it evaluated at compile time through getitem, which returns Undefined instead.
+  const bool folded = folding_;
   std::optional<int64_t> parts[3];
-  bool bad = false;
   for (int i = 0; i < 3; ++i) {
     if (!key.children[static_cast<size_t>(i)]) continue;
     Value v = eval(*key.children[static_cast<size_t>(i)], scope);
-    if (v.is_integral()) parts[i] = v.as_int();
-    else if (!v.is_none()) bad = true;
+    if (v.is_integral()) {
+      parts[i] = v.as_int();
+    } else if (!v.is_none()) {
+      if (folded) return Value::undefined(object_type_repr(obj) + " has no element slice");
+      throw Fault("TypeError: slice indices must be integers or None or have an __index__ method");
+    }
   }
   if (obj.is_undefined()) obj.fail_undefined();
-  if (bad || !(obj.is_string() || (obj.is_list() && !obj.list_data().view)))
-    return Value::undefined("'" + object_type_repr(obj) + "' has no element slice");  // TypeError -> Undefined
+  if (!(obj.is_string() || (obj.is_list() && !obj.list_data().view))) {
+    if (folded) return Value::undefined(object_type_repr(obj) + " has no element slice");
+    if (obj.is_dict()) throw Fault("TypeError: unhashable type: 'slice'");
+    throw Fault("TypeError: '" + py::type_name(obj) + "' object is not subscriptable");
+  }
   return py::slice(obj, parts[0], parts[1], parts[2]);
 }
 
 Value Interpreter::eval_filter(const Expr& e, const std::shared_ptr<Scope>& scope, const Value* block_input) {
   // In {% filter a|b %} and {% set x | a | b %} the innermost filter's input is the rendered block.
   const Expr* inner = e.children[0].get();
+  if (folding_ && !inner) throw Impossible{};
   Value v = !inner ? *block_input
             : (block_input && inner->kind == ExprKind::Filter) ? eval_filter(*inner, scope, block_input)
                                                                : eval(*inner, scope);
+  static const char* const kContextFilters[] = {"map", "select", "reject", "selectattr", "rejectattr", "random"};
+  if (folding_ && (!e.known || std::find(std::begin(kContextFilters), std::end(kContextFilters), e.name) !=
+                                   std::end(kContextFilters)))
+    throw Impossible{};  // these filters take Jinja2's render context, so they never run while compiling
   try {
     if (!e.known) throw Fault("TemplateRuntimeError: No filter named '" + e.name + "' found.");
     CallArgs args = eval_args(e, scope);

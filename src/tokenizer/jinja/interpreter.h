@@ -21,6 +21,9 @@ class Interpreter {
   Interpreter(const Program& program, const RenderOptions& options);
 
   std::string render(const nlohmann::ordered_json& context);
+  // Jinja2 evaluates a print's expression while compiling when it needs nothing from the render
+  // (nodes.Expr.as_const); returns that value, or nullopt when Jinja2 would evaluate it at render time.
+  std::optional<Value> fold_constant(const Expr& e);
 
   // Python/Jinja2 operations the filters, tests and methods call back into.
   Value getattr(const Value& obj, const std::string& name);  // environment.getattr (obj.name)
@@ -37,7 +40,9 @@ class Interpreter {
   Flow exec_stmt(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out);
   Flow exec_for(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out);
   void exec_call_block(const Stmt& s, const std::shared_ptr<Scope>& scope, std::string& out);
-  std::string render_child(const Body& body, const std::shared_ptr<Scope>& scope);
+  // Runs body in a child scope. Set blocks, filter blocks, with and for-else are inlined by Jinja2, so a
+  // break or continue inside them reaches the enclosing loop.
+  Flow exec_child(const Body& body, const std::shared_ptr<Scope>& scope, std::string& out);
   void assign(const Target& t, const Value& v, Scope& scope);
 
   Value eval(const Expr& e, const std::shared_ptr<Scope>& scope);
@@ -52,7 +57,8 @@ class Interpreter {
 
   const Program& program_;
   RenderOptions options_;
-  int depth_ = 0;  // macro call depth, bounded like Python's recursion limit
+  int depth_ = 0;         // macro call depth, bounded like Python's recursion limit
+  bool folding_ = false;  // inside fold_constant: names and calls are not available
 };
 
 // Python's value-level operators (+ - * / // % **), with Markup escaping and Python's int/float rules.

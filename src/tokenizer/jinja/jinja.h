@@ -21,7 +21,8 @@ struct RenderOptions {
 };
 
 // A problem in the template itself: a syntax error, an unsupported construct, or an error while
-// rendering (undefined attribute, type error, sandbox violation). The message names the line.
+// rendering (undefined attribute, type error, sandbox violation). The message names the line (line() is 0
+// for problems with the context itself).
 class TemplateError : public moe::Error {
  public:
   TemplateError(int line, const std::string& message);
@@ -58,7 +59,8 @@ class Template {
   Template& operator=(Template&&) noexcept;
 
   // Every key of `context` (a JSON object) is a template variable. The ordered_json keeps the key order of
-  // objects, which `tojson` and `items()` reproduce as Python's json.load does.
+  // objects, which `tojson` and `items()` reproduce as Python's json.load does. Each call works on its own
+  // state, so one Template can render on several threads at once.
   std::string render(const nlohmann::ordered_json& context, const RenderOptions& options = {}) const;
 
  private:

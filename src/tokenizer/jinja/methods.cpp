@@ -103,14 +103,14 @@ std::vector<U32> splitlines(const U32& s, bool keepends) {
   return out;
 }
 
-// Python's str.title(): upper-case a cased character that follows an uncased one, lower-case the rest.
+// Python's str.title(): title-case a character that follows an uncased one, lower-case the rest.
 U32 title_case(const U32& s) {
   U32 out;
   bool prev_cased = false;
-  for (char32_t c : s) {
-    if (prev_cased) unicode::append_lower(out, c);
-    else unicode::append_upper(out, c);
-    prev_cased = unicode::is_upper(c) || unicode::is_lower(c);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (prev_cased) unicode::append_lower_at(out, s, i);
+    else unicode::append_title(out, s[i]);
+    prev_cased = unicode::is_cased(s[i]);
   }
   return out;
 }
@@ -148,14 +148,21 @@ std::optional<Value> str_case_method(const Value& self, const std::string& name,
   if (name == "title") return args({}, 0), S(title_case(s));
   if (name == "capitalize") {
     args({}, 0);
-    U32 out;
-    for (size_t i = 0; i < s.size(); ++i) (i ? unicode::append_lower : unicode::append_upper)(out, s[i]);
+    U32 out;  // str.capitalize(): the first character title-cased, the rest lower-cased
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (i) unicode::append_lower_at(out, s, i);
+      else unicode::append_title(out, s[i]);
+    }
     return S(out);
   }
   if (name == "swapcase") {
     args({}, 0);
     U32 out;
-    for (char32_t c : s) (unicode::is_upper(c) ? unicode::append_lower : unicode::append_upper)(out, c);
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (unicode::is_upper(s[i])) unicode::append_lower_at(out, s, i);
+      else if (unicode::is_lower(s[i])) unicode::append_upper(out, s[i]);
+      else out.push_back(s[i]);
+    }
     return S(out);
   }
   auto all_of = [&](bool (*pred)(char32_t)) {
@@ -206,7 +213,7 @@ std::optional<Value> str_split_method(const Value& self, const std::string& name
   }
   if (name == "split" || name == "rsplit") {
     auto v = args({"sep", "maxsplit"}, 0);
-    int64_t maxsplit = v[1] ? v[1]->as_int() : -1;
+    int64_t maxsplit = v[1] ? py::index(*v[1]) : -1;
     bool right = name == "rsplit";
     if (!v[0] || v[0]->is_none()) return list_of(split_whitespace(s, maxsplit, right));
     return list_of(split_sep(s, arg_string(v[0], "separator"), maxsplit, right));
@@ -259,8 +266,7 @@ std::optional<Value> str_search_method(const Value& self, const std::string& nam
   if (name == "replace") {
     auto v = args({"old", "new", "count"}, 2);
     U32 from = arg_string(v[0], "replace arg 1"), to = arg_string(v[1], "replace arg 2");
-    if (mk) from = unicode::decode(py::escape(*v[0]).str()), to = unicode::decode(py::escape(*v[1]).str());
-    int64_t count = v[2] ? v[2]->as_int() : -1;
+    int64_t count = v[2] ? py::index(*v[2]) : -1;
     U32 out;
     size_t pos = 0;
     int64_t done = 0;
@@ -338,7 +344,7 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
   }
   if (name == "ljust" || name == "rjust" || name == "center") {
     auto v = args({"width", "fillchar"}, 1);
-    int64_t width = v[0]->as_int();
+    int64_t width = py::index(*v[0]);
     char32_t fill = ' ';
     if (v[1]) {
       U32 f = arg_string(v[1], "fillchar");
@@ -353,7 +359,7 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
   }
   if (name == "zfill") {
     auto v = args({"width"}, 1);
-    int64_t width = v[0]->as_int(), len = static_cast<int64_t>(s.size());
+    int64_t width = py::index(*v[0]), len = static_cast<int64_t>(s.size());
     if (width <= len) return S(s);
     U32 out = s;
     size_t at = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
@@ -362,9 +368,27 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
   }
   return std::nullopt;
 }
+// markupsafe.Markup escapes the string arguments of the methods it wraps (any argument of partition).
+void escape_markup_args(const std::string& name, CallArgs& a) {
+  static const char* const kWrapped[] = {"replace", "ljust", "rjust", "lstrip", "rstrip", "center", "strip", "zfill"};
+  bool partition = name == "partition" || name == "rpartition";
+  if (!partition && std::find(std::begin(kWrapped), std::end(kWrapped), name) == std::end(kWrapped)) return;
+  auto esc = [&](Value& v) {
+    if (partition || v.is_string()) v = py::escape(v);
+  };
+  for (auto& v : a.args) esc(v);
+  for (auto& kv : a.kwargs) esc(kv.second);
+}
+
 Value str_method(const Value& self, const std::string& name, CallArgs& a) {
+  CallArgs escaped;
+  if (self.markup()) {
+    escaped = a;
+    escape_markup_args(name, escaped);
+  }
+  CallArgs& args = self.markup() ? escaped : a;
   for (auto* group : {str_case_method, str_split_method, str_search_method, str_format_method})
-    if (auto r = group(self, name, a)) return *r;
+    if (auto r = group(self, name, args)) return *r;
   throw Fault("unsupported: the str method '" + name + "'");
 }
 
@@ -411,7 +435,7 @@ Value list_method(const Value& self, const std::string& name, CallArgs& a) {
     int64_t n = static_cast<int64_t>(items.size());
     auto clamp = [&](const std::optional<Value>& x, int64_t dflt) {
       if (!x) return dflt;
-      int64_t i = x->as_int();
+      int64_t i = py::index(*x);
       if (i < 0) i = std::max<int64_t>(0, i + n);
       return std::min(i, n);
     };

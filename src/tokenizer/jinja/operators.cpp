@@ -40,7 +40,8 @@ double py_fmod(double a, double b) {
 
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) a.fail_undefined();
-  if (b.is_undefined()) b.fail_undefined();
+  // str % x formats x without asking it anything first, so an Undefined argument may be fine there.
+  if (b.is_undefined() && !(op == "%" && a.is_string())) b.fail_undefined();
   const bool nums = a.is_numeric() && b.is_numeric();
   const bool ints = a.is_integral() && b.is_integral();
   if (op == "+") {

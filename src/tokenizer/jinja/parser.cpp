@@ -200,10 +200,7 @@ class Parser {
     }
     s->kind = StmtKind::SetBlock;
     if (is_op("|")) s->filter = parse_filter(nullptr, false);
-    int saved = loop_depth_;
-    loop_depth_ = 0;
-    s->body = parse_statements({"endset"}, true);
-    loop_depth_ = saved;
+    s->body = parse_statements({"endset"}, true);  // compiled inline: break/continue reach an outer loop
     return s;
   }
 
@@ -346,13 +343,10 @@ class Parser {
 
   // ---- expressions ----
 
-  bool is_tuple_end(const std::vector<std::string>& extra_end) const {
-    if (cur().type == Tok::VarEnd || cur().type == Tok::BlockEnd || (cur().type == Tok::Op && cur().text == ")"))
-      return true;
-    if (cur().type == Tok::Name)
-      for (const auto& e : extra_end)
-        if (cur().text == e) return true;
-    return false;
+  // Jinja2 3.1 passes its extra end rules (`in`, `recursive`) to Token.test_any as one tuple, so they never
+  // match; only the tag end or `)` ends a tuple. We keep that behaviour: `{% for k, in d %}` is an error.
+  bool is_tuple_end(const std::vector<std::string>& /*extra_end*/) const {
+    return cur().type == Tok::VarEnd || cur().type == Tok::BlockEnd || (cur().type == Tok::Op && cur().text == ")");
   }
 
   ExprPtr parse_tuple(bool with_condexpr, const std::vector<std::string>& extra_end = {}, bool explicit_parens = false) {

@@ -71,10 +71,17 @@ bool apply_test(Interpreter& interp, const std::string& name, const Value& v, Ca
     const Value& o = arg(name, a, 0);
     if (v.kind() != o.kind()) return false;
     switch (v.kind()) {
-      case Kind::None:
-      case Kind::Undefined: return true;
+      case Kind::None: return true;  // Undefined falls to identity: each failed lookup is a new object
       case Kind::Bool: return v.as_bool() == o.as_bool();
       case Kind::Int: return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;  // CPython's small ints
+      case Kind::Float: return v.as_float() == o.as_float();  // the same variable is the same object
+      case Kind::String:
+        // CPython shares one object for "" and for each one-character Latin-1 string.
+        if (v.str() == o.str()) {
+          std::u32string cps = unicode::decode(v.str());
+          if (cps.empty() || (cps.size() == 1 && cps[0] < 256)) return true;
+        }
+        return v.identity() == o.identity();
       default: return v.identity() == o.identity();
     }
   }

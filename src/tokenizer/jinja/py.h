@@ -22,6 +22,8 @@ bool equal(const Value& a, const Value& b);
 bool less(const Value& a, const Value& b);
 bool contains(const Value& container, const Value& item);  // `item in container`
 int64_t length(const Value& v);                             // len(v)
+// operator.index(v): ints and bools; anything else raises "'str' object cannot be interpreted as an integer".
+int64_t index(const Value& v);
 bool is_iterable(const Value& v);
 // list(iter(v)): strings yield characters, dicts their keys, generators are consumed.
 std::vector<Value> to_list(const Value& v);

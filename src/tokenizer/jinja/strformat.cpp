@@ -204,11 +204,12 @@ std::string format_spec(const Value& v, const std::string& spec_text) {
 
 std::string percent_format(const std::string& fmt, const Value& args) {
   std::vector<Value> positional;
-  const bool mapping = args.is_dict();
+  // CPython treats any non-tuple argument with __getitem__ (dict, list, Undefined) as a possible mapping:
+  // %(name)s looks names up in it, and unused arguments are not an error.
+  const bool mapping = args.is_dict() || args.is_plain_list() || args.is_undefined();
   if (args.is_tuple()) positional = args.items();
   else positional.push_back(args);
   size_t next = 0;
-  bool used_mapping = false;
   auto take = [&]() -> Value {
     if (next >= positional.size()) throw Fault("TypeError: not enough arguments for format string");
     return positional[next++];
@@ -230,10 +231,12 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       size_t close = fmt.find(')', i);
       if (close == std::string::npos) throw Fault("ValueError: incomplete format key");
       if (!mapping) throw Fault("TypeError: format requires a mapping");
+      if (args.is_undefined()) args.fail_undefined();
+      if (!args.is_dict()) throw Fault("TypeError: list indices must be integers or slices, not str");
       const Value* v = args.dict().find(Value::string(fmt.substr(i + 1, close - i - 1)));
       if (!v) throw Fault("KeyError: " + repr_string(fmt.substr(i + 1, close - i - 1)));
       arg = *v;
-      have_arg = used_mapping = true;
+      have_arg = true;
       i = close + 1;
     }
     Spec sp;
@@ -291,6 +294,7 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       case 'x':
       case 'X':
       case 'o': {
+        if (arg.is_undefined()) arg.fail_undefined();
         if (!arg.is_numeric())
           throw Fault(std::string("TypeError: %") + type + " format: a real number is required, not " +
                       type_name(arg));
@@ -314,6 +318,7 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       case 'F':
       case 'g':
       case 'G': {
+        if (arg.is_undefined()) arg.fail_undefined();
         if (!arg.is_numeric())
           throw Fault("TypeError: must be real number, not " + type_name(arg));
         sp.type = type;
@@ -335,7 +340,6 @@ std::string percent_format(const std::string& fmt, const Value& args) {
   }
   if (!mapping && next < positional.size())
     throw Fault("TypeError: not all arguments converted during string formatting");
-  (void)used_mapping;
   return out;
 }
 

@@ -51,8 +51,6 @@ void append_mapped(std::u32string& out, char32_t c, const CaseRun (&runs)[NR], c
   out.push_back(c);
 }
 
-bool is_cased(char32_t c) { return is_upper(c) || is_lower(c) || (c >= 0x1C5 && c <= 0x1F2 && is_alpha(c)); }
-
 }  // namespace
 
 std::u32string decode(std::string_view s) {
@@ -128,9 +126,37 @@ bool is_alnum(char32_t c) { return is_alpha(c) || is_digit(c) || in_ranges(kAlnu
 bool is_word(char32_t c) { return c == '_' || is_alnum(c); }
 bool is_upper(char32_t c) { return in_ranges(kUpper, c); }
 bool is_lower(char32_t c) { return in_ranges(kLower, c); }
+bool is_cased(char32_t c) { return in_ranges(kCased, c); }
 
 void append_upper(std::u32string& out, char32_t c) { append_mapped(out, c, kUpperRuns, kUpperSpecial); }
-void append_lower(std::u32string& out, char32_t c) { append_mapped(out, c, kLowerRuns, kLowerSpecial); }
+
+void append_title(std::u32string& out, char32_t c) {
+  for (const auto& t : kTitleSpecial)
+    if (t.from == c) {
+      for (char32_t x : t.to)
+        if (x) out.push_back(x);
+      return;
+    }
+  append_upper(out, c);
+}
+
+void append_lower_at(std::u32string& out, std::u32string_view s, size_t i) {
+  if (s[i] != 0x3A3) {
+    append_mapped(out, s[i], kLowerRuns, kLowerSpecial);
+    return;
+  }
+  // CPython's handle_capital_sigma: final when a cased letter precedes and none follows (skipping
+  // case-ignorable characters both ways).
+  size_t j = i;
+  while (j > 0 && in_ranges(kCaseIgnorable, s[j - 1])) --j;
+  bool final_sigma = j > 0 && is_cased(s[j - 1]);
+  if (final_sigma) {
+    size_t k = i + 1;
+    while (k < s.size() && in_ranges(kCaseIgnorable, s[k])) ++k;
+    final_sigma = k == s.size() || !is_cased(s[k]);
+  }
+  out.push_back(final_sigma ? 0x3C2 : 0x3C3);
+}
 
 std::u32string to_upper(std::u32string_view s) {
   std::u32string out;
@@ -142,16 +168,7 @@ std::u32string to_upper(std::u32string_view s) {
 std::u32string to_lower(std::u32string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    // Python applies the Final_Sigma rule: a capital sigma ending a word lower-cases to final sigma.
-    if (s[i] == 0x3A3) {
-      bool after_cased = i > 0 && is_cased(s[i - 1]);
-      bool before_cased = i + 1 < s.size() && is_cased(s[i + 1]);
-      out.push_back(after_cased && !before_cased ? 0x3C2 : 0x3C3);
-      continue;
-    }
-    append_lower(out, s[i]);
-  }
+  for (size_t i = 0; i < s.size(); ++i) append_lower_at(out, s, i);
   return out;
 }
 

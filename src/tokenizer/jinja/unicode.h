@@ -28,9 +28,14 @@ bool is_word(char32_t c);   // re's \w: alphanumeric or underscore
 bool is_upper(char32_t c);
 bool is_lower(char32_t c);
 
-// Full case mappings (ß upper-cases to "SS"); covers Latin, Greek, Cyrillic, Armenian and fullwidth Latin.
+bool is_cased(char32_t c);  // upper, lower or titlecase letter (what str.title() tracks)
+
+// Python's full case mappings (ß upper-cases to "SS", title-cases to "Ss"), from the tables generated
+// from the Python that runs Jinja2 (tests/jinja/gen_unicode_tables.py).
 void append_upper(std::u32string& out, char32_t c);
-void append_lower(std::u32string& out, char32_t c);
+void append_title(std::u32string& out, char32_t c);
+// Lower-cases s[i]; a capital sigma becomes final sigma by Unicode's Final_Sigma rule, as in str.lower().
+void append_lower_at(std::u32string& out, std::u32string_view s, size_t i);
 std::u32string to_upper(std::u32string_view s);
 std::u32string to_lower(std::u32string_view s);
 std::string to_upper(std::string_view s);

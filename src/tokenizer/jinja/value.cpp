@@ -222,9 +222,14 @@ void NamespaceData::set(const std::string& name, Value v) {
 
 std::optional<Value> IteratorData::pull() {
   if (exhausted) return std::nullopt;
-  auto v = next();
-  if (!v) exhausted = true;
-  return v;
+  try {
+    auto v = next();
+    if (!v) exhausted = true;
+    return v;
+  } catch (...) {  // a Python generator that raised is finished
+    exhausted = true;
+    throw;
+  }
 }
 
 // ---- Python built-in semantics ------------------------------------------------------------------------
@@ -350,6 +355,12 @@ int64_t length(const Value& v) {
     case Kind::Dict: return static_cast<int64_t>(v.dict().size());
     default: throw Fault("TypeError: object of type '" + type_name(v) + "' has no len()");
   }
+}
+
+int64_t index(const Value& v) {
+  if (v.is_undefined()) v.fail_undefined();
+  if (!v.is_integral()) throw Fault("TypeError: '" + type_name(v) + "' object cannot be interpreted as an integer");
+  return v.as_int();
 }
 
 bool is_iterable(const Value& v) {

@@ -22,12 +22,12 @@ cmake --build build-asan -j"$jobs"
 echo "== fuzzing the GGUF parser (${MOE_FUZZ_SECONDS:-60} s)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_BUILD_FUZZ=ON \
   -DMOE_BUILD_TESTS=OFF -DMOE_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_gguf moe
+cmake --build build-fuzz -j"$jobs" --target fuzz_gguf
 corpus=build-fuzz/corpus_gguf
 mkdir -p "$corpus"
-build-fuzz/moe synth --arch qwen3moe --layers 1 --hidden 32 --heads 2 --kv-heads 1 --experts 2 --top-k 1 \
+build/moe synth --arch qwen3moe --layers 1 --hidden 32 --heads 2 --kv-heads 1 --experts 2 --top-k 1 \
   --expert-ffn 32 --vocab 260 --type q8_0 -o "$corpus/seed-qwen3moe.gguf" 2>/dev/null
-build-fuzz/moe synth --arch llama --experts 0 --layers 1 --hidden 32 --heads 2 --kv-heads 2 --ffn 32 \
+build/moe synth --arch llama --experts 0 --layers 1 --hidden 32 --heads 2 --kv-heads 2 --ffn 32 \
   --vocab 260 --type f16 -o "$corpus/seed-llama.gguf" 2>/dev/null
 td="${MOE_TESTDATA:-../shared/testdata}"
 [ -f "$td/reference/stories260K-f32.gguf" ] && cp "$td/reference/stories260K-f32.gguf" "$corpus/seed-stories.gguf"

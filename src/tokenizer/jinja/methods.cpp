@@ -513,7 +513,8 @@ std::vector<std::optional<Value>> bind_args(const std::string& fname, const Call
     throw Fault("TypeError: " + fname + "() takes at most " + std::to_string(names.size()) + " argument(s) (" +
                 std::to_string(call.args.size()) + " given)");
   for (size_t i = 0; i < call.args.size(); ++i) out[i] = call.args[i];
-  for (const auto& [k, v] : call.kwargs) {
+  for (const auto& [key, v] : call.kwargs) {
+    const auto& k = key;  // clang 14 cannot capture structured bindings
     auto it = std::find_if(names.begin(), names.end(), [&](const char* n) { return k == n; });
     if (it == names.end()) throw Fault("TypeError: " + fname + "() got an unexpected keyword argument '" + k + "'");
     size_t i = static_cast<size_t>(it - names.begin());

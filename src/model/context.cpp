@@ -7,20 +7,58 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "ops/matmul.h"
+#include "ops/packed_weights.h"
 
 namespace moe {
 
 namespace {
 
 size_t max_act_bytes(int64_t k) {
-  // The largest dot-format row of k elements (F32 activations for F32 weights).
+  // The largest activation row of k elements in any format (F32 activations for F32 weights).
   return row_bytes(DType::F32, k);
+}
+
+// Packed copies of every matrix the forward pass multiplies with (types without a packed layout are skipped).
+std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool) {
+  auto p = std::make_shared<PackedWeights>();
+  for (const LayerWeights& lw : m.layers) {
+    for (const Mat* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.gate_shexp,
+                         &lw.up_shexp, &lw.down_shexp, &lw.moe.router})
+      p->add(*w);
+    for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
+  }
+  p->add(m.output);
+  p->build(pool);
+  return p;
+}
+
+std::shared_ptr<const PackedWeights> packed_for(const Model& m, ThreadPool& pool, const ContextParams& p) {
+  if (p.packed) return p.packed;
+  // The reference kernels are the oracle for the file layouts; repacking only pays with the SIMD ones.
+  if (!p.repack || (p.kernels && p.kernels == &reference_kernels())) return nullptr;
+  return build_packed(m, pool);
+}
+
+// Activation rows for weight format f from n float rows of k: the floats themselves for F32 weights, else
+// converted into buf. Returns the rows and sets their stride.
+const uint8_t* acts_for(const Exec& ex, const ActFormat& f, const float* x, int64_t n, int64_t k, uint8_t* buf,
+                        size_t* stride) {
+  if (acts_are_floats(f)) {
+    *stride = sizeof(float) * static_cast<size_t>(k);
+    return reinterpret_cast<const uint8_t*>(x);
+  }
+  *stride = act_bytes(f, k);
+  convert_acts(ex, f, x, k, n, k, buf, *stride);
+  return buf;
 }
 
 }  // namespace
 
 Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
-    : model_(model), pool_(pool), ex_{p.kernels ? *p.kernels : simd_kernels(), pool} {
+    : model_(model),
+      pool_(pool),
+      packed_(packed_for(model, pool, p)),
+      ex_{p.kernels ? *p.kernels : simd_kernels(), pool, packed_.get()} {
   const ModelConfig& c = model.config();
   n_ctx_ = p.n_ctx > 0 ? p.n_ctx : std::min(4096, c.n_ctx_train);
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
@@ -114,25 +152,13 @@ void Context::rope_cache(int n) {
   const float* ff = model_.rope_freqs.present() ? model_.rope_freqs.data : nullptr;
   for (int t = 0; t < n; ++t) {
     float theta = static_cast<float>(n_past_ + t);
-    float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;
+    float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;  // cos[half] then sin[half]
     for (int i = 0; i < half; ++i) {
       const float th = c.rope_freq_scale * (theta / (ff ? ff[i] : 1.0f));
-      cs[2 * i] = std::cos(th);
-      cs[2 * i + 1] = std::sin(th);
+      cs[i] = std::cos(th);
+      cs[half + i] = std::sin(th);
       theta *= theta_scale;
     }
-  }
-}
-
-static void apply_rope(RopeType type, float* x, int n_rot, const float* cs) {
-  const int half = n_rot / 2;
-  for (int i = 0; i < half; ++i) {
-    const float c = cs[2 * i], s = cs[2 * i + 1];
-    float* a = type == RopeType::Norm ? x + 2 * i : x + i;
-    float* b = type == RopeType::Norm ? x + 2 * i + 1 : x + i + half;
-    const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x0 * s + x1 * c;
   }
 }
 
@@ -144,21 +170,23 @@ void Context::attention_block(int il, int n) {
 
   for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.attn_norm.data, c.rms_eps, E, xn_.data() + t * E);
 
-  // q, k, v projections; activations converted once per dot format.
-  const size_t qb = act_row_bytes(lw.wq.type, E);
-  quantize_acts(ex_, lw.wq.type, xn_.data(), E, n, E, act_q_.data(), qb);
-  matmul_q(ex_, lw.wq, act_q_.data(), qb, n, q_.data(), q_dim);
-  auto project = [&](const Mat& w, float* y, int64_t ldy) {
-    if (vec_dot_type(w.type) == vec_dot_type(lw.wq.type)) {
-      matmul_q(ex_, w, act_q_.data(), qb, n, y, ldy);
+  // q, k, v projections in one parallel loop when they share an activation format (the usual case).
+  const WeightRef wq = weight_ref(ex_, lw.wq), wk = weight_ref(ex_, lw.wk), wv = weight_ref(ex_, lw.wv);
+  const ActFormat qf = act_format(wq);
+  size_t qb = 0;
+  const uint8_t* xq = acts_for(ex_, qf, xn_.data(), n, E, act_q_.data(), &qb);
+  MatmulJob jobs[3] = {{&wq, q_.data(), q_dim}};
+  int n_jobs = 1;
+  for (auto [w, y] : {std::pair{&wk, k_.data()}, std::pair{&wv, v_.data()}}) {
+    if (act_format(*w) == qf) {
+      jobs[n_jobs++] = {w, y, kv_dim};
     } else {
-      const size_t b = act_row_bytes(w.type, E);
-      quantize_acts(ex_, w.type, xn_.data(), E, n, E, act_q2_.data(), b);
-      matmul_q(ex_, w, act_q2_.data(), b, n, y, ldy);
+      size_t b = 0;
+      const uint8_t* x2 = acts_for(ex_, act_format(*w), xn_.data(), n, E, act_q2_.data(), &b);
+      matmul(ex_, *w, x2, b, n, y, kv_dim);
     }
-  };
-  project(lw.wk, k_.data(), kv_dim);
-  project(lw.wv, v_.data(), kv_dim);
+  }
+  matmul_many(ex_, jobs, n_jobs, xq, qb, n);
   auto add_bias = [&](const Vec& b, float* y, int64_t dim) {
     if (!b.present()) return;
     for (int t = 0; t < n; ++t)
@@ -176,21 +204,7 @@ void Context::attention_block(int il, int n) {
     clamp(v_.data(), static_cast<size_t>(n) * kv_dim);
   }
 
-  // q/k RMSNorm, then RoPE.
-  for (int t = 0; t < n; ++t) {
-    float* qt = q_.data() + t * q_dim;
-    float* kt = k_.data() + t * kv_dim;
-    if (c.qk_norm == QkNorm::PerHead) {
-      for (int h = 0; h < c.n_head; ++h) ex_.k.rms_norm(qt + h * hd, lw.q_norm.data, c.rms_eps, hd, qt + h * hd);
-      for (int h = 0; h < c.n_head_kv; ++h) ex_.k.rms_norm(kt + h * hd, lw.k_norm.data, c.rms_eps, hd, kt + h * hd);
-    } else if (c.qk_norm == QkNorm::Full) {
-      ex_.k.rms_norm(qt, lw.q_norm.data, c.rms_eps, q_dim, qt);
-      ex_.k.rms_norm(kt, lw.k_norm.data, c.rms_eps, kv_dim, kt);
-    }
-    const float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;
-    for (int h = 0; h < c.n_head; ++h) apply_rope(c.rope_type, qt + h * hd, c.n_rot, cs);
-    for (int h = 0; h < c.n_head_kv; ++h) apply_rope(c.rope_type, kt + h * hd, c.n_rot, cs);
-  }
+  qk_norm_rope(il, n);
 
   // Append to the cache, then attend causally.
   float* kc = k_cache_[static_cast<size_t>(il)].data();
@@ -206,11 +220,35 @@ void Context::attention_block(int il, int n) {
                     att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_, attn_.data() + t * q_dim + h * hd);
   });
 
-  const size_t ob = act_row_bytes(lw.wo.type, q_dim);
-  quantize_acts(ex_, lw.wo.type, attn_.data(), q_dim, n, q_dim, act_q_.data(), ob);
-  matmul_q(ex_, lw.wo, act_q_.data(), ob, n, out_.data(), E);
+  const WeightRef wo = weight_ref(ex_, lw.wo);
+  size_t ob = 0;
+  const uint8_t* xa = acts_for(ex_, act_format(wo), attn_.data(), n, q_dim, act_q_.data(), &ob);
+  matmul(ex_, wo, xa, ob, n, out_.data(), E);
   for (int t = 0; t < n; ++t)
     for (int64_t i = 0; i < E; ++i) x_[t * E + i] += out_[t * E + i] + (lw.bo.present() ? lw.bo.data[i] : 0.f);
+}
+
+// q/k RMSNorm, then RoPE, for the batch's n tokens.
+void Context::qk_norm_rope(int il, int n) {
+  const ModelConfig& c = config();
+  const LayerWeights& lw = model_.layers[static_cast<size_t>(il)];
+  const int64_t hd = c.head_dim;
+  const int64_t q_dim = static_cast<int64_t>(c.n_head) * hd, kv_dim = static_cast<int64_t>(c.n_head_kv) * hd;
+  const bool neox = c.rope_type == RopeType::Neox;
+  for (int t = 0; t < n; ++t) {
+    float* qt = q_.data() + t * q_dim;
+    float* kt = k_.data() + t * kv_dim;
+    if (c.qk_norm == QkNorm::PerHead) {
+      for (int h = 0; h < c.n_head; ++h) ex_.k.rms_norm(qt + h * hd, lw.q_norm.data, c.rms_eps, hd, qt + h * hd);
+      for (int h = 0; h < c.n_head_kv; ++h) ex_.k.rms_norm(kt + h * hd, lw.k_norm.data, c.rms_eps, hd, kt + h * hd);
+    } else if (c.qk_norm == QkNorm::Full) {
+      ex_.k.rms_norm(qt, lw.q_norm.data, c.rms_eps, q_dim, qt);
+      ex_.k.rms_norm(kt, lw.k_norm.data, c.rms_eps, kv_dim, kt);
+    }
+    const float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;
+    ex_.k.rope(qt, c.n_head, hd, c.n_rot, cs, neox);
+    ex_.k.rope(kt, c.n_head_kv, hd, c.n_rot, cs, neox);
+  }
 }
 
 void Context::ffn_block(int il, int n) {
@@ -235,9 +273,10 @@ void Context::ffn_block(int il, int n) {
   if (lw.gate_shexp.present()) {
     ffn_forward(ex_, lw.gate_shexp, lw.up_shexp, lw.down_shexp, xn_.data(), n, shexp_.data(), ffn_scratch_.data());
     if (lw.shexp_gate.present()) {
-      const size_t gb = act_row_bytes(lw.shexp_gate.type, E);
-      quantize_acts(ex_, lw.shexp_gate.type, xn_.data(), E, n, E, act_q_.data(), gb);
-      matmul_q(ex_, lw.shexp_gate, act_q_.data(), gb, n, shexp_gate_.data(), 1);
+      const WeightRef sg = weight_ref(ex_, lw.shexp_gate);
+      size_t gb = 0;
+      const uint8_t* xg = acts_for(ex_, act_format(sg), xn_.data(), n, E, act_q_.data(), &gb);
+      matmul(ex_, sg, xg, gb, n, shexp_gate_.data(), 1);
     }
     for (int t = 0; t < n; ++t) {
       // llama.cpp computes the sigmoid as silu(g)/g; the plain form agrees to float rounding.
@@ -268,10 +307,10 @@ void Context::decode_batch(const int32_t* tokens, int n, float* logits, bool all
   const int rows = n - first;
   for (int t = first; t < n; ++t)
     ex_.k.rms_norm(x_.data() + t * E, model_.output_norm.data, c.rms_eps, E, xn_.data() + (t - first) * E);
-  const Mat& out = model_.output;
-  const size_t ob = act_row_bytes(out.type, E);
-  quantize_acts(ex_, out.type, xn_.data(), E, rows, E, act_q_.data(), ob);
-  matmul_q(ex_, out, act_q_.data(), ob, rows, logits, c.n_vocab);
+  const WeightRef out = weight_ref(ex_, model_.output);
+  size_t ob = 0;
+  const uint8_t* xo = acts_for(ex_, act_format(out), xn_.data(), rows, E, act_q_.data(), &ob);
+  matmul(ex_, out, xo, ob, rows, logits, c.n_vocab);
 }
 
 }  // namespace moe

@@ -14,6 +14,7 @@ const Command kCommands[] = {
     {"run", moe::cli::cmd_run, "generate text from a prompt"},
     {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
     {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
+    {"bench", moe::cli::cmd_bench, "prompt and generation speed, with the memory-bandwidth bound measured alongside"},
 };
 
 void print_usage(FILE* f) {

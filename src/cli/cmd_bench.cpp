@@ -80,7 +80,7 @@ int cmd_bench(int argc, char** argv) {
                "bench"};
   std::string path, kernels = "simd";
   int n_prompt = 64, n_gen = 32, threads = 0, reps = 5, bw_mib = 1024;
-  bool json = false, no_repack = false;
+  bool json = false, no_repack = false, profile = false;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("-p,--n-prompt", n_prompt, "prompt tokens processed as one batch from an empty context")
       ->check(CLI::PositiveNumber);
@@ -91,6 +91,7 @@ int cmd_bench(int argc, char** argv) {
   app.add_flag("--no-repack", no_repack, "use every weight in its file layout (no load-time repacking)");
   app.add_option("--bw-mib", bw_mib, "size of the bandwidth probe buffer in MiB")->check(CLI::Range(64, 65536));
   app.add_flag("--json", json, "print one JSON object instead of text");
+  app.add_flag("--profile", profile, "also print where the time goes (wall time per kind of op)");
   return run_command(app, argc, argv, [&] {
     const auto t_load = Clock::now();
     auto model = Model::load(resolve_model_path(path));
@@ -115,20 +116,29 @@ int cmd_bench(int argc, char** argv) {
     for (auto& id : prompt) id = next_id();
     std::vector<float> logits(static_cast<size_t>(c.n_vocab));
 
+    OpTimes pp_times, tg_times;
+    double pp_seconds = 0, tg_seconds = 0;
     auto run_once = [&](double* pp, double* tg) {
       ctx.truncate(0);
+      if (profile) ctx.set_op_times(&pp_times);
       auto t0 = Clock::now();
       ctx.decode(prompt, logits.data(), false);
+      pp_seconds += seconds_since(t0);
       *pp = n_prompt / seconds_since(t0);
+      if (profile) ctx.set_op_times(&tg_times);
       t0 = Clock::now();
       for (int i = 0; i < n_gen; ++i) {
         const int32_t id = next_id();
         ctx.decode(std::span<const int32_t>(&id, 1), logits.data(), false);
       }
+      tg_seconds += seconds_since(t0);
       *tg = n_gen > 0 ? n_gen / seconds_since(t0) : 0.0;
+      ctx.set_op_times(nullptr);
     };
     double pp, tg;
     run_once(&pp, &tg);  // warm-up: page faults, caches, thread spin-up
+    pp_times = tg_times = OpTimes{};
+    pp_seconds = tg_seconds = 0;
     std::vector<double> pps, tgs, bws;
     for (int r = 0; r < reps; ++r) {
       bws.push_back(probe.measure(3));
@@ -172,6 +182,19 @@ int cmd_bench(int argc, char** argv) {
     if (n_gen > 0)
       std::printf("tg%-4d      %8.2f tokens/s  (median of %d; min %.2f, max %.2f) = %.1f%% of the bandwidth bound\n",
                   n_gen, G.median, reps, G.min, G.max, pct);
+    if (profile) {
+      std::printf("\nprofile (ms per token)        prompt   generation\n");
+      const double pn = static_cast<double>(reps) * n_prompt, gn = static_cast<double>(reps) * std::max(n_gen, 1);
+      double ps = 0, gs = 0;
+      for (int op = 0; op < OpTimes::kCount; ++op) {
+        std::printf("  %-26s %8.3f %10.3f\n", OpTimes::name(op), 1e3 * pp_times.seconds[op] / pn,
+                    1e3 * tg_times.seconds[op] / gn);
+        ps += pp_times.seconds[op];
+        gs += tg_times.seconds[op];
+      }
+      std::printf("  %-26s %8.3f %10.3f\n", "other", 1e3 * (pp_seconds - ps) / pn, 1e3 * (tg_seconds - gs) / gn);
+      std::printf("  %-26s %8.3f %10.3f\n", "total", 1e3 * pp_seconds / pn, 1e3 * tg_seconds / gn);
+    }
     return 0;
   });
 }

@@ -168,9 +168,13 @@ void Context::attention_block(int il, int n) {
   const int64_t E = c.n_embd, hd = c.head_dim;
   const int64_t q_dim = static_cast<int64_t>(c.n_head) * hd, kv_dim = static_cast<int64_t>(c.n_head_kv) * hd;
 
-  for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.attn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  {
+    OpTimer timer(ex_.times, OpTimes::kNorm);
+    for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.attn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  }
 
   // q, k, v projections in one parallel loop when they share an activation format (the usual case).
+  OpTimer qkv_timer(ex_.times, OpTimes::kQkv);  // then the following steps, each under its own op
   const WeightRef wq = weight_ref(ex_, lw.wq), wk = weight_ref(ex_, lw.wk), wv = weight_ref(ex_, lw.wv);
   const ActFormat qf = act_format(wq);
   size_t qb = 0;
@@ -204,7 +208,9 @@ void Context::attention_block(int il, int n) {
     clamp(v_.data(), static_cast<size_t>(n) * kv_dim);
   }
 
+  qkv_timer.next(OpTimes::kNorm);
   qk_norm_rope(il, n);
+  qkv_timer.next(OpTimes::kAttention);
 
   // Append to the cache, then attend causally.
   float* kc = k_cache_[static_cast<size_t>(il)].data();
@@ -213,17 +219,26 @@ void Context::attention_block(int il, int n) {
   std::memcpy(vc + static_cast<size_t>(n_past_) * kv_dim, v_.data(), sizeof(float) * static_cast<size_t>(n * kv_dim));
   const float scale = c.attn_scale != 0.f ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   const int group = c.n_head / c.n_head_kv;
-  pool_.parallel_for(static_cast<int64_t>(n) * c.n_head, [&](int64_t task, int tid) {
+  auto attend = [&](int64_t task, int tid) {
     const int t = static_cast<int>(task / c.n_head), h = static_cast<int>(task % c.n_head);
     const int kvh = h / group;
     ex_.k.attention(q_.data() + t * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, kv_dim, n_past_ + t + 1, hd, scale,
                     att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_, attn_.data() + t * q_dim + h * hd);
-  });
+  };
+  // Short contexts make this a few microseconds of work: then the calling thread does it alone.
+  const int64_t n_tasks = static_cast<int64_t>(n) * c.n_head;
+  if (n_tasks * (n_past_ + n) * hd < (int64_t{1} << 20)) {
+    for (int64_t task = 0; task < n_tasks; ++task) attend(task, 0);
+  } else {
+    pool_.parallel_for(n_tasks, attend);
+  }
 
+  qkv_timer.next(OpTimes::kWo);
   const WeightRef wo = weight_ref(ex_, lw.wo);
   size_t ob = 0;
   const uint8_t* xa = acts_for(ex_, act_format(wo), attn_.data(), n, q_dim, act_q_.data(), &ob);
   matmul(ex_, wo, xa, ob, n, out_.data(), E);
+  qkv_timer.next(OpTimes::kNorm);
   for (int t = 0; t < n; ++t)
     for (int64_t i = 0; i < E; ++i) x_[t * E + i] += out_[t * E + i] + (lw.bo.present() ? lw.bo.data[i] : 0.f);
 }
@@ -255,11 +270,14 @@ void Context::ffn_block(int il, int n) {
   const ModelConfig& c = config();
   const LayerWeights& lw = model_.layers[static_cast<size_t>(il)];
   const int64_t E = c.n_embd;
-  for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.ffn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  {
+    OpTimer timer(ex_.times, OpTimes::kNorm);
+    for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.ffn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  }
 
   if (c.layer_is_moe[static_cast<size_t>(il)]) {
     moe_ffn_forward(ex_, lw.moe, c.router, c.n_expert_used, routing_, il, xn_.data(), n, static_cast<int>(E),
-                    out_.data(), moe_scratch_, observer_);
+                    out_.data(), moe_scratch_, observer_);  // times its own phases
     for (int t = 0; t < n; ++t) {
       int used = 0;
       for (int j = 0; j < moe_scratch_.n_used[t]; ++j) used += moe_scratch_.ids[t * moe_scratch_.slot_stride + j] < c.n_expert;
@@ -267,9 +285,11 @@ void Context::ffn_block(int il, int n) {
     }
     routed_tokens_ += n;
   } else {
+    OpTimer timer(ex_.times, OpTimes::kGateUp);
     ffn_forward(ex_, lw.ffn_gate, lw.ffn_up, lw.ffn_down, xn_.data(), n, out_.data(), ffn_scratch_.data());
   }
 
+  OpTimer timer(ex_.times, OpTimes::kGateUp);
   if (lw.gate_shexp.present()) {
     ffn_forward(ex_, lw.gate_shexp, lw.up_shexp, lw.down_shexp, xn_.data(), n, shexp_.data(), ffn_scratch_.data());
     if (lw.shexp_gate.present()) {
@@ -284,6 +304,7 @@ void Context::ffn_block(int il, int n) {
       for (int64_t i = 0; i < E; ++i) out_[t * E + i] += shexp_[t * E + i] * g;
     }
   }
+  timer.next(OpTimes::kNorm);
   for (size_t i = 0; i < static_cast<size_t>(n) * E; ++i) x_[i] += out_[i];
 }
 
@@ -303,6 +324,7 @@ void Context::decode_batch(const int32_t* tokens, int n, float* logits, bool all
   n_past_ += n;
   if (!logits) return;
   // Output head on the rows the caller wants.
+  OpTimer timer(ex_.times, OpTimes::kOutput);
   const int first = all_logits ? 0 : n - 1;
   const int rows = n - first;
   for (int t = first; t < n; ++t)

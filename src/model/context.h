@@ -49,6 +49,9 @@ class Context {
   const RoutingControl& routing() const { return routing_; }
   void set_observer(RoutingObserver* obs) { observer_ = obs; }
 
+  // Accumulate wall time per kind of op into `times` (null: off, the default).
+  void set_op_times(OpTimes* times) { ex_.times = times; }
+
   // The repacked weights in use (null when repacking is off), to share with further contexts on this model.
   std::shared_ptr<const PackedWeights> packed_weights() const { return packed_; }
 

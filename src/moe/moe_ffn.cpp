@@ -108,7 +108,9 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
   const int K = s.slot_stride;
 
   // 1. Router logits.
+  OpTimer timer(ex.times, OpTimes::kRouter);
   router_logits(ex, w, xn, n_tokens, n_embd, s);
+  timer.next(OpTimes::kRoute);
 
   // 2. Route every token.
   const float* bias = w.selection_bias.present() ? w.selection_bias.data : nullptr;
@@ -148,6 +150,7 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
 
   // 5. gate and up projections, tiled over (expert, row block); each tile applies SwiGLU to its columns, and
   // the last tile of an expert converts the expert's hidden rows for the down projection.
+  timer.next(OpTimes::kGateUp);
   const size_t hb = act_bytes(df, n_ff);
   const int64_t blk_gu = row_block(n_ff, ex.pool.size());
   const int32_t tiles_per_expert = static_cast<int32_t>((n_ff + blk_gu - 1) / blk_gu);
@@ -173,6 +176,7 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
   // 6. down projection, tiled over output row blocks across all active experts (each expert's weights are
   // read once), then the weighted sum per token in slot order (as llama.cpp adds them) for the tile's rows,
   // so results do not depend on the number of threads.
+  timer.next(OpTimes::kDown);
   const int64_t blk_dn = row_block(n_embd, ex.pool.size());
   ex.pool.parallel_for((n_embd + blk_dn - 1) / blk_dn, [&](int64_t tile, int) {
     const int64_t r0 = tile * blk_dn, r1 = std::min<int64_t>(n_embd, r0 + blk_dn);

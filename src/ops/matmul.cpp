@@ -9,6 +9,11 @@
 
 namespace moe {
 
+namespace {
+// Below this many weight bytes (times tokens) a product runs on the calling thread.
+constexpr size_t kSerialBytes = size_t{1} << 20;
+}  // namespace
+
 size_t act_row_bytes(DType wt, int64_t k) { return row_bytes(vec_dot_type(wt), k); }
 
 void quantize_acts(const Exec& ex, DType wt, const float* x, int64_t ldx, int64_t n, int64_t k, uint8_t* out,
@@ -96,13 +101,21 @@ void matmul_many(const Exec& ex, const MatmulJob* jobs, int n_jobs, const uint8_
   int64_t first[kMaxJobs + 1];
   first[0] = 0;
   for (int j = 0; j < n_jobs; ++j) first[j + 1] = first[j] + (jobs[j].w->m.rows + blk - 1) / blk;
-  ex.pool.parallel_for(first[n_jobs], [&](int64_t tile, int) {
+  auto tile_fn = [&](int64_t tile, int) {
     int j = 0;
     while (tile >= first[j + 1]) ++j;
     const MatmulJob& job = jobs[j];
     const int64_t r0 = (tile - first[j]) * blk, r1 = std::min(job.w->m.rows, r0 + blk);
     matmul_rows(ex.k, *job.w, r0, r1, xq, x_stride, n, job.y, job.ldy);
-  });
+  };
+  // Small products (a router, one token) take a few microseconds: not worth waking the other threads.
+  size_t bytes = 0;
+  for (int j = 0; j < n_jobs; ++j) bytes += jobs[j].w->m.row_stride * static_cast<size_t>(jobs[j].w->m.rows);
+  if (bytes * static_cast<size_t>(n) < kSerialBytes) {
+    for (int64_t t = 0; t < first[n_jobs]; ++t) tile_fn(t, 0);
+    return;
+  }
+  ex.pool.parallel_for(first[n_jobs], tile_fn);
 }
 
 void matmul(const Exec& ex, const WeightRef& w, const uint8_t* xq, size_t x_stride, int64_t n, float* y, int64_t ldy) {

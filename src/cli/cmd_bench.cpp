@@ -79,7 +79,7 @@ int cmd_bench(int argc, char** argv) {
   CLI::App app{"Benchmark prompt processing and generation, with the memory-bandwidth bound measured alongside",
                "bench"};
   std::string path, kernels = "simd";
-  int n_prompt = 64, n_gen = 32, threads = 0, reps = 5, bw_mib = 1024;
+  int n_prompt = 64, n_gen = 32, threads = 0, reps = 5, bw_mib = 512;
   bool json = false, no_repack = false, profile = false;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("-p,--n-prompt", n_prompt, "prompt tokens processed as one batch from an empty context")

@@ -11,7 +11,7 @@ namespace moe {
 
 namespace {
 // Below this many weight bytes (times tokens) a product runs on the calling thread.
-constexpr size_t kSerialBytes = size_t{1} << 20;
+constexpr size_t kSerialBytes = size_t{128} << 10;
 }  // namespace
 
 size_t act_row_bytes(DType wt, int64_t k) { return row_bytes(vec_dot_type(wt), k); }

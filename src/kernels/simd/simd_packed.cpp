@@ -49,13 +49,19 @@ MOE_ATTR HWY_INLINE VI NibHi(VI v) { return hn::And(hn::ShiftRight<4>(v), hn::Se
 constexpr int kPrefetchBlocks = 16;
 constexpr size_t kPrefetchBytes = 8192;
 
+// Prefetch of one line, unless it lies past the end of what this call reads (a prefetch past the tile would
+// pull in bytes nobody uses, which costs bandwidth in decoding).
+MOE_ATTR HWY_INLINE void PrefetchLine(const uint8_t* p, const uint8_t* end) {
+  if (p < end) hwy::Prefetch(p);
+}
 // Prefetches the `bytes` bytes that follow p + kPrefetchBytes (one block of the stream ahead).
-MOE_ATTR HWY_INLINE void PrefetchAhead(const uint8_t* p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64) hwy::Prefetch(p + kPrefetchBytes + off);
+MOE_ATTR HWY_INLINE void PrefetchAhead(const uint8_t* p, size_t bytes, const uint8_t* end) {
+  for (size_t off = 0; off < bytes; off += 64) PrefetchLine(p + kPrefetchBytes + off, end);
 }
 
 template <int T, bool kQ4>
-MOE_ATTR void TileQ32(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out) {
+MOE_ATTR void TileQ32(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out,
+                       const uint8_t* pf_end) {
   constexpr int kChunks = kQ4 ? 4 : 8;  // 4-byte chunks per block and row
   const uint8_t* dq = G;
   const uint8_t* qs = G + nb * 2 * kPackRows;
@@ -64,8 +70,8 @@ MOE_ATTR void TileQ32(const uint8_t* G, int64_t nb, size_t lane_off, const uint8
   for (int64_t b = 0; b < nb; ++b) {
     const VF wd = LoadHalf(dq + b * 2 * kPackRows + lane_off / 2);
     const uint8_t* wq = qs + b * kChunks * 64 + lane_off;
-    for (int c = 0; c < kChunks; ++c) hwy::Prefetch(wq + (kPrefetchBlocks * kChunks + c) * 64);
-    if (b % 2 == 0) hwy::Prefetch(dq + (b + kPrefetchBlocks) * 2 * kPackRows);
+    for (int c = 0; c < kChunks; ++c) PrefetchLine(wq + (kPrefetchBlocks * kChunks + c) * 64, pf_end);
+    if (b % 2 == 0) PrefetchLine(dq + (b + kPrefetchBlocks) * 2 * kPackRows, pf_end);
     VI w[8];
     if constexpr (kQ4) {
       for (int c = 0; c < 4; ++c) {
@@ -134,12 +140,13 @@ MOE_ATTR HWY_INLINE VI K4MinTerm(VI d0, VI d1, VI d2, const int16_t* bs) {
 }
 
 template <int T>
-MOE_ATTR void TileQ4K(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out) {
+MOE_ATTR void TileQ4K(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out,
+                       const uint8_t* pf_end) {
   VF acc[T];
   for (int t = 0; t < T; ++t) acc[t] = hn::Zero(DF());
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* B = G + b * 144 * kPackRows;
-    PrefetchAhead(B, 144 * kPackRows);
+    PrefetchAhead(B, 144 * kPackRows, pf_end);
     const VI d0 = LoadChunk(B + 64 + lane_off), d1 = LoadChunk(B + 128 + lane_off), d2 = LoadChunk(B + 192 + lane_off);
     const uint8_t* aq[T];
     VI isum[T];
@@ -205,12 +212,13 @@ MOE_ATTR HWY_INLINE void Q6Quarter(const uint8_t* B, size_t lane_off, const uint
 }
 
 template <int T>
-MOE_ATTR void TileQ6K(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out) {
+MOE_ATTR void TileQ6K(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out,
+                       const uint8_t* pf_end) {
   VF acc[T];
   for (int t = 0; t < T; ++t) acc[t] = hn::Zero(DF());
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* B = G + b * 210 * kPackRows;
-    PrefetchAhead(B, 210 * kPackRows);
+    PrefetchAhead(B, 210 * kPackRows, pf_end);
     const uint8_t* aq[T];
     const int16_t* bs[T];
     VI isum[T];
@@ -262,15 +270,16 @@ int MaxTokens(DType wt) {
 }
 
 template <int T>
-MOE_ATTR void RunTile(DType wt, const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out) {
+MOE_ATTR void RunTile(DType wt, const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out,
+                       const uint8_t* pf_end) {
   switch (wt) {
-    case DType::Q8_0: return TileQ32<T, false>(G, nb, lane_off, xs, out);
-    case DType::Q4_0: return TileQ32<T, true>(G, nb, lane_off, xs, out);
+    case DType::Q8_0: return TileQ32<T, false>(G, nb, lane_off, xs, out, pf_end);
+    case DType::Q4_0: return TileQ32<T, true>(G, nb, lane_off, xs, out, pf_end);
     case DType::Q4_K:
-      if constexpr (T <= 2 * kRegScale) return TileQ4K<T>(G, nb, lane_off, xs, out);
+      if constexpr (T <= 2 * kRegScale) return TileQ4K<T>(G, nb, lane_off, xs, out, pf_end);
       break;
     case DType::Q6_K:
-      if constexpr (T <= kRegScale) return TileQ6K<T>(G, nb, lane_off, xs, out);
+      if constexpr (T <= kRegScale) return TileQ6K<T>(G, nb, lane_off, xs, out, pf_end);
       break;
     default: break;
   }
@@ -282,6 +291,7 @@ MOE_ATTR void GemmPacked(DType wt, const uint8_t* w, int64_t r0, int64_t r1, int
   const size_t gb = packed_group_bytes(wt, k);
   const int N = static_cast<int>(hn::Lanes(DF()));
   const int tmax = MaxTokens(wt);
+  const uint8_t* pf_end = w + static_cast<size_t>((r1 + kPackRows - 1) / kPackRows) * gb;
   float tmp[kPackRows];
   for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
     const uint8_t* G = w + static_cast<size_t>(g) * gb;
@@ -295,15 +305,15 @@ MOE_ATTR void GemmPacked(DType wt, const uint8_t* w, int64_t r0, int64_t r1, int
         const size_t lane_off = static_cast<size_t>(s) * N * 4;  // bytes of this slice inside a 64-byte chunk
         VF out[kMaxTokens];
         switch (T) {
-          case 1: RunTile<1>(wt, G, nb, lane_off, xs, out); break;
-          case 2: RunTile<2>(wt, G, nb, lane_off, xs, out); break;
-          case 3: RunTile<3>(wt, G, nb, lane_off, xs, out); break;
-          case 4: RunTile<4>(wt, G, nb, lane_off, xs, out); break;
+          case 1: RunTile<1>(wt, G, nb, lane_off, xs, out, pf_end); break;
+          case 2: RunTile<2>(wt, G, nb, lane_off, xs, out, pf_end); break;
+          case 3: RunTile<3>(wt, G, nb, lane_off, xs, out, pf_end); break;
+          case 4: RunTile<4>(wt, G, nb, lane_off, xs, out, pf_end); break;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-          case 5: RunTile<5>(wt, G, nb, lane_off, xs, out); break;
-          case 6: RunTile<6>(wt, G, nb, lane_off, xs, out); break;
-          case 7: RunTile<7>(wt, G, nb, lane_off, xs, out); break;
-          case 8: RunTile<8>(wt, G, nb, lane_off, xs, out); break;
+          case 5: RunTile<5>(wt, G, nb, lane_off, xs, out, pf_end); break;
+          case 6: RunTile<6>(wt, G, nb, lane_off, xs, out, pf_end); break;
+          case 7: RunTile<7>(wt, G, nb, lane_off, xs, out, pf_end); break;
+          case 8: RunTile<8>(wt, G, nb, lane_off, xs, out, pf_end); break;
 #endif
           default: break;
         }

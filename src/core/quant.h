@@ -1,6 +1,6 @@
 // Reference (scalar, portable) block formats of GGUF weight types: dequantization, quantization and the
 // dot products llama.cpp's CPU backend computes, bit-exact in layout and matching it in arithmetic.
-// SIMD versions live in kernels/simd and are tested against these.
+// SIMD versions live in kernels/simd and are tested against these; core/quant_ref.h has the per-format kernels.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -37,8 +37,8 @@ struct BlockQ8_K { float d; int8_t qs[kQKK]; int16_t bsums[kQKK / 16]; };
 void dequantize_row(DType t, const void* src, float* dst, int64_t n);
 
 // Encode n floats into type t (reference quantizer, as ggml's *_ref functions; used for writing files and
-// for quantizing activations). For Q8_0 and Q8_K it reproduces the rounding of llama.cpp's x86 CPU backend
-// so that activation quantization, and therefore logits, match it.
+// for quantizing activations). For Q8_0, Q8_1 and Q8_K it reproduces llama.cpp's x86 CPU backend
+// (ggml-cpu/arch/x86/quants.c) so that activation quantization, and therefore logits, match it.
 void quantize_row(DType t, const float* src, void* dst, int64_t n);
 
 // As quantize_row, but bit-identical to ggml's quantize_row_*_ref, which is what llama-quantize writes when it
@@ -52,8 +52,9 @@ void quantize_row_ggml_ref(DType t, const float* src, void* dst, int64_t n);
 DType vec_dot_type(DType weight);
 
 // Dot product of n elements: a weight row of type `weight` with an activation row already in
-// vec_dot_type(weight). Integer arithmetic inside blocks, float across blocks, as ggml does. F32/F16/BF16 multiply
-// in float and sum in double, like ggml's scalar ggml_vec_dot_f32/f16/bf16.
+// vec_dot_type(weight). Integer arithmetic inside blocks, float across blocks, in the order of ggml's scalar
+// ggml_vec_dot_*_generic (same float result). F32/F16/BF16 multiply in float and sum in double, like ggml's
+// scalar ggml_vec_dot_f32/f16/bf16. SIMD kernels reassociate the float sums and differ in the last bits.
 float vec_dot(DType weight, int64_t n, const void* w_row, const void* act_row);
 
 }  // namespace moe

@@ -13,8 +13,8 @@ namespace {
 
 constexpr float kGroupMaxEps = 1e-15f;  // ggml's GROUP_MAX_EPS: smaller groups count as all zero
 
-// A super-block as integers: element k is (q[k] - offset) * scale[k / sub] (- min[k / sub] for the formats
-// with mins), with the float factors d (and dmin) of the block.
+// A super-block as integers: element k is d * scale[k / sub] * q[k] - dmin * min[k / sub], with the block's
+// float factors d and dmin (min is 0 for Q3_K/Q6_K). q already has the format's offset (-4, -32) applied.
 struct Unpacked {
   int8_t q[kQKK];
   int scale[16];
@@ -100,7 +100,8 @@ void unpack_q6_K(const BlockQ6_K& b, Unpacked* u) {
 void pack_2bit(const uint8_t* L, uint8_t* qs) {
   for (int j = 0; j < kQKK; j += 128)
     for (int l = 0; l < 32; ++l)
-      qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+      qs[j / 4 + l] =
+          static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
 }
 
 void pack_nibbles(const uint8_t* L, uint8_t* qs) {  // Q4_K / Q5_K low nibbles
@@ -348,23 +349,40 @@ void quantize_k4_block(const float* x, Block* y, const K4Params& p, uint8_t* L) 
   }
 }
 
-// Integer dot of one unpacked weight super-block with a Q8_K block: sum over sub-blocks of scale * (q . q8),
-// and, for the formats with mins, sum of min * (sum of q8 over the sub-block) taken from the bsums.
+// Integer dot of one unpacked weight super-block with a Q8_K block. ggml's scalar reference spreads it over
+// 8 lanes (element k goes to lane k % 8), each the exact sum of scale * q * q8; the lanes are then scaled and
+// summed in float, so we keep them apart to round the same way. summs is the min term: sum over sub-blocks of
+// min * (sum of the q8 of the sub-block), read from the precomputed bsums.
 struct KSums {
-  int isum;
+  int lane[8];
   int summs;
+  int total() const {
+    int t = 0;
+    for (int v : lane) t += v;
+    return t;
+  }
 };
 
 KSums k_dot(const Unpacked& u, const BlockQ8_K& y, int sub) {
-  KSums s{0, 0};
-  for (int j = 0; j < kQKK / sub; ++j) {
-    int dot = 0;
-    for (int l = 0; l < sub; ++l) dot += u.q[j * sub + l] * y.qs[j * sub + l];
-    s.isum += u.scale[j] * dot;
-  }
+  KSums s{};
+  for (int k = 0; k < kQKK; ++k) s.lane[k % 8] += u.scale[k / sub] * (u.q[k] * y.qs[k]);
   for (int j = 0; j < kQKK / 16; ++j) s.summs += y.bsums[j] * u.min[j * 16 / sub];
   return s;
 }
+
+// The float side of ggml's scalar K dots (Q3_K..Q6_K): per-lane float sums across super-blocks, min terms
+// subtracted from the running total as they come, lanes added at the end.
+struct LaneAccumulator {
+  float sums[8] = {};
+  float sumf = 0;
+  void add(float d, const KSums& s) {
+    for (int l = 0; l < 8; ++l) sums[l] += d * static_cast<float>(s.lane[l]);
+  }
+  float result() {
+    for (float v : sums) sumf += v;
+    return sumf;
+  }
+};
 
 }  // namespace
 
@@ -576,7 +594,9 @@ void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
 
 // ggml's quantize_row_q8_K_ref, which llama.cpp's x86 quantize_row_q8_K calls as is: scale from the signed
 // extreme (iscale = -127/max, so the extreme becomes -127), half-to-even rounding, d = 1/iscale, and the sums
-// of each 16 quants for the min terms of the K dots.
+// of each 16 quants for the min terms of the K dots. llama.cpp's repacked Q4_K matmul quantizes 4 rows at a
+// time with ggml_quantize_mat_q8_K_4x8 (arch/x86/repack.cpp), which rounds the same way but, when +amax and
+// -amax both occur in a super-block, takes the positive one instead of the first one.
 void quantize_q8_K(const float* x, BlockQ8_K* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
     float max = 0, amax = 0;
@@ -602,7 +622,7 @@ void quantize_q8_K(const float* x, BlockQ8_K* y, int64_t nb) {
   }
 }
 
-// ---- dots with Q8_K activations: exact integer sums per super-block, one float term per super-block ----
+// ---- dots with Q8_K activations: exact integer sums per super-block, float across, as ggml's scalar code ----
 
 float vec_dot_q2_K_q8_K(const BlockQ2_K* x, const BlockQ8_K* y, int64_t nb) {
   Unpacked u;
@@ -611,49 +631,48 @@ float vec_dot_q2_K_q8_K(const BlockQ2_K* x, const BlockQ8_K* y, int64_t nb) {
     unpack_q2_K(x[i], &u);
     const KSums s = k_dot(u, y[i], 16);
     const float dall = y[i].d * fp16_to_fp32(x[i].d), dmin = y[i].d * fp16_to_fp32(x[i].dmin);
-    sumf += dall * static_cast<float>(s.isum) - dmin * static_cast<float>(s.summs);
+    sumf += dall * static_cast<float>(s.total()) - dmin * static_cast<float>(s.summs);
   }
   return sumf;
 }
 
-float vec_dot_q3_K_q8_K(const BlockQ3_K* x, const BlockQ8_K* y, int64_t nb) {
-  Unpacked u;
-  float sumf = 0;
-  for (int64_t i = 0; i < nb; ++i) {
-    unpack_q3_K(x[i], &u);
-    sumf += fp16_to_fp32(x[i].d) * y[i].d * static_cast<float>(k_dot(u, y[i], 16).isum);
-  }
-  return sumf;
-}
-
+// Q3_K and Q6_K: 16 sub-blocks of 16, no mins.
 template <class Block, void (*unpack)(const Block&, Unpacked*)>
-float vec_dot_k4(const Block* x, const BlockQ8_K* y, int64_t nb) {
+float vec_dot_k16(const Block* x, const BlockQ8_K* y, int64_t nb) {
   Unpacked u;
-  float sumf = 0;
+  LaneAccumulator acc;
+  for (int64_t i = 0; i < nb; ++i) {
+    unpack(x[i], &u);
+    acc.add(fp16_to_fp32(x[i].d) * y[i].d, k_dot(u, y[i], 16));
+  }
+  return acc.result();
+}
+
+// Q4_K and Q5_K: 8 sub-blocks of 32 with mins.
+template <class Block, void (*unpack)(const Block&, Unpacked*)>
+float vec_dot_k32(const Block* x, const BlockQ8_K* y, int64_t nb) {
+  Unpacked u;
+  LaneAccumulator acc;
   for (int64_t i = 0; i < nb; ++i) {
     unpack(x[i], &u);
     const KSums s = k_dot(u, y[i], 32);
-    const float d = fp16_to_fp32(x[i].d) * y[i].d, dmin = fp16_to_fp32(x[i].dmin) * y[i].d;
-    sumf += d * static_cast<float>(s.isum) - dmin * static_cast<float>(s.summs);
+    acc.add(fp16_to_fp32(x[i].d) * y[i].d, s);
+    acc.sumf -= fp16_to_fp32(x[i].dmin) * y[i].d * static_cast<float>(s.summs);
   }
-  return sumf;
+  return acc.result();
 }
 
+float vec_dot_q3_K_q8_K(const BlockQ3_K* x, const BlockQ8_K* y, int64_t nb) {
+  return vec_dot_k16<BlockQ3_K, unpack_q3_K>(x, y, nb);
+}
 float vec_dot_q4_K_q8_K(const BlockQ4_K* x, const BlockQ8_K* y, int64_t nb) {
-  return vec_dot_k4<BlockQ4_K, unpack_q4_K>(x, y, nb);
+  return vec_dot_k32<BlockQ4_K, unpack_q4_K>(x, y, nb);
 }
 float vec_dot_q5_K_q8_K(const BlockQ5_K* x, const BlockQ8_K* y, int64_t nb) {
-  return vec_dot_k4<BlockQ5_K, unpack_q5_K>(x, y, nb);
+  return vec_dot_k32<BlockQ5_K, unpack_q5_K>(x, y, nb);
 }
-
 float vec_dot_q6_K_q8_K(const BlockQ6_K* x, const BlockQ8_K* y, int64_t nb) {
-  Unpacked u;
-  float sumf = 0;
-  for (int64_t i = 0; i < nb; ++i) {
-    unpack_q6_K(x[i], &u);
-    sumf += fp16_to_fp32(x[i].d) * y[i].d * static_cast<float>(k_dot(u, y[i], 16).isum);
-  }
-  return sumf;
+  return vec_dot_k16<BlockQ6_K, unpack_q6_K>(x, y, nb);
 }
 
 }  // namespace moe::qref

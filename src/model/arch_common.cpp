@@ -66,6 +66,11 @@ void read_router_overrides(const GgufFile& f, ModelConfig& cfg) {
                         std::to_string(cfg.n_layer) + " layers");
     for (size_t i = 0; i < pattern->size(); ++i) cfg.layer_is_moe[i] = (*pattern)[i] != 0 && cfg.n_expert > 0;
   }
+  if (auto balanced = f.get_bool("moe.expert_group_balanced")) {
+    cfg.router.group_balanced = *balanced;
+    if (*balanced && (cfg.router.n_group < 2 || cfg.n_expert_used % cfg.router.n_group != 0))
+      throw FormatError(f.path() + ": moe.expert_group_balanced needs expert_group_count > 1 dividing expert_used_count");
+  }
   if (auto nulls = f.get_uint("moe.null_expert_count")) {
     if (*nulls > 4096) throw FormatError(f.path() + ": moe.null_expert_count out of range");
     cfg.router.n_null = static_cast<int>(*nulls);

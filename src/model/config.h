@@ -20,6 +20,7 @@ struct RouterSpec {
   float weights_scale = 1.0f;  // multiplied into the k weights (routed_scaling_factor)
   int n_group = 1;             // group-limited routing (DeepSeek-V3): experts in n_group groups,
   int n_group_used = 1;        //   only the best n_group_used groups are eligible
+  bool group_balanced = false; // MoGE: every group contributes exactly k / n_group experts per token
   int n_null = 0;              // AdaMoE null experts after the real ones: selectable, zero output
 };
 

@@ -29,13 +29,15 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   std::unique_ptr<Model> m(new Model());
   m->file_ = std::make_unique<GgufFile>(path);
   const GgufFile& f = *m->file_;
-  ModelConfig cfg = read_common_config(f);
-  m->arch_ = find_architecture(cfg.arch);
+  const std::string arch_name = f.get_string("general.architecture").value_or("");
+  m->arch_ = find_architecture(arch_name);
   if (!m->arch_) {
     std::string list;
     for (const auto& n : supported_architectures()) list += (list.empty() ? "" : ", ") + n;
-    throw FormatError(path + ": unknown architecture '" + cfg.arch + "' (supported: " + list + ")");
+    if (arch_name.empty()) throw FormatError(path + ": missing metadata 'general.architecture'");
+    throw FormatError(path + ": unknown architecture '" + arch_name + "' (supported: " + list + ")");
   }
+  ModelConfig cfg = read_common_config(f);
   m->arch_->configure(f, cfg);
 
   TensorBinder b(f);

@@ -68,7 +68,7 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
       if (banned[i]) sel[i] = -INFINITY;
 
   // Group-limited routing: a group's score is the sum of its two best experts; only the best groups stay.
-  if (spec.n_group > 1 && spec.n_null == 0) {
+  if (spec.n_group > 1 && spec.n_null == 0 && !spec.group_balanced) {
     const int per_group = n_expert / spec.n_group;
     float* gscore = scratch + n_total;
     int32_t* gbest = reinterpret_cast<int32_t*>(scratch + n_total + spec.n_group);
@@ -88,7 +88,19 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
     }
   }
 
-  int n = top_k_indices(sel, n_total, k, ids);
+  int n = 0;
+  if (spec.group_balanced && spec.n_group > 1 && spec.n_null == 0 && k % spec.n_group == 0) {
+    // MoGE: the best k / n_group experts of every group, groups in order; then best first overall.
+    const int per_group = n_expert / spec.n_group, k_g = k / spec.n_group;
+    for (int g = 0; g < spec.n_group; ++g) {
+      int m = top_k_indices(sel + g * per_group, per_group, k_g, ids + n);
+      for (int j = 0; j < m; ++j) ids[n + j] += g * per_group;
+      n += m;
+    }
+    std::stable_sort(ids, ids + n, [&](int32_t a, int32_t b) { return sel[a] > sel[b]; });
+  } else {
+    n = top_k_indices(sel, n_total, k, ids);
+  }
 
   // Adaptive count: the fewest experts (best first) whose cumulative probability reaches top_p.
   if (ctl.top_p > 0.f && n > 1) {

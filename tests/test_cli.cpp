@@ -1,0 +1,117 @@
+// The command line: help on every command, one-line errors with exit code 2 for bad flags, exit 1 for bad
+// files, and the stable hooks (`moe logits`, `moe run --print-ids`) in their documented form.
+#include <gtest/gtest.h>
+
+#include "model/synth.h"
+#include "support/reference.h"
+#include "support/testdata.h"
+
+using namespace moe;
+using moe::test::run_moe;
+
+namespace {
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+std::string tiny_model() {
+  static std::string path;
+  if (path.empty()) {
+    path = moe::test::scratch_dir("cli_model") + "/tiny.gguf";
+    SynthSpec s;
+    s.hidden = 64;
+    s.expert_ffn = 32;
+    s.vocab = 300;
+    write_synth_model(s, path);
+  }
+  return path;
+}
+
+}  // namespace
+
+TEST(Cli, HelpOnEveryCommand) {
+  auto top = run_moe({"--help"});
+  EXPECT_EQ(top.exit_code, 0);
+  for (const char* cmd : {"info", "run", "logits", "synth"}) {
+    EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
+    auto r = run_moe({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << cmd;
+  }
+}
+
+TEST(Cli, BadFlagsAreOneLineAndExitTwo) {
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"frobnicate"},
+           {"run", "--no-such-flag"},
+           {"run", "-m", tiny_model(), "--tokens", "1,2", "--temp", "-1"},
+           {"run", "-m", tiny_model(), "--tokens", "1,x"},
+           {"run", "-m", tiny_model(), "--tokens", "1,2", "-n", "abc"},
+           {"run", "-m", tiny_model(), "--tokens", "1,999999"},
+           {"run", "-m", tiny_model(), "--tokens", "1,2,3", "--ctx", "2"},
+           {"logits", "-m", tiny_model(), "--tokens", "1"},
+           {"synth", "--arch", "gpt5", "-o", "/tmp/x.gguf"},
+           {"info", "--ctx", "0", tiny_model()},
+       }) {
+    auto r = run_moe(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST(Cli, BadFilesExitOneWithTheFileNamed) {
+  std::string dir = moe::test::scratch_dir("cli_bad");
+  moe::test::write_file(dir + "/junk.gguf", "this is not a model at all");
+  std::string model = moe::test::read_file(tiny_model());
+  moe::test::write_file(dir + "/cut.gguf", model.substr(0, model.size() / 2));
+  for (const std::string& f : {dir + "/junk.gguf", dir + "/cut.gguf", dir + "/missing.gguf"}) {
+    for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"info", f}, {"run", "-m", f, "--tokens", "1"}}) {
+      auto r = run_moe(args);
+      EXPECT_EQ(r.exit_code, 1) << f;
+      EXPECT_EQ(count_lines(r.err), 1) << r.err;
+      EXPECT_NE(r.err.find(f), std::string::npos) << r.err;
+    }
+  }
+}
+
+TEST(Cli, InfoDescribesTheModel) {
+  auto r = run_moe({"info", tiny_model()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* s : {"qwen3moe", "8 routed, top-2", "parameters:", "active per token", "tokenizer:", "memory:"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+}
+
+TEST(Cli, LogitsHookAndPrintIdsMatchTheReference) {
+  MOE_REQUIRE_TESTDATA();
+  const std::string ref = moe::test::testdata_path("reference/qwen3moe-tiny-f32");
+  auto ids = moe::test::read_ids(ref + ".prompt1.tokens.txt");
+  std::string list;
+  for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
+  std::string out = moe::test::scratch_dir("cli_logits") + "/logits.f32";
+  auto r = run_moe({"logits", "-m", ref + ".gguf", "--tokens", list, "--out", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto ours = moe::test::read_f32(out);
+  auto expect = moe::test::read_f32(ref + ".prompt1.logits.f32");
+  ASSERT_EQ(ours.size(), expect.size());
+  EXPECT_LE(moe::test::max_abs_diff(ours.data(), expect.data(), ours.size()), 1e-3f);
+
+  auto g = run_moe({"run", "-m", ref + ".gguf", "--tokens", list, "-n", "16", "--temp", "0", "--print-ids"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  auto greedy = moe::test::read_ids(ref + ".prompt1.greedy16.txt");
+  std::string want;
+  for (size_t i = 0; i < greedy.size(); ++i) want += (i ? " " : "") + std::to_string(greedy[i]);
+  EXPECT_EQ(g.out, want + "\n");
+}
+
+TEST(Cli, SameSeedSameTokens) {
+  auto a = run_moe({"run", "-m", tiny_model(), "--tokens", "1,2,3", "-n", "20", "--temp", "1.0", "--seed", "42", "--print-ids"});
+  auto b = run_moe({"run", "-m", tiny_model(), "--tokens", "1,2,3", "-n", "20", "--temp", "1.0", "--seed", "42", "--print-ids"});
+  auto c = run_moe({"run", "-m", tiny_model(), "--tokens", "1,2,3", "-n", "20", "--temp", "1.0", "--seed", "43", "--print-ids"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+}

@@ -1,0 +1,171 @@
+// Whole-model properties on synthetic models of every architecture: batch == one-token decodes, thread count
+// does not change results, relabelled experts give the same logits, and bad models / inputs are clear errors.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+
+#include "core/error.h"
+#include "format/gguf.h"
+#include "model/context.h"
+#include "model/model.h"
+#include "model/synth.h"
+#include "support/testdata.h"
+
+using namespace moe;
+
+namespace {
+
+std::string synth(const std::string& dir, const std::string& arch, DType type, int kv_heads = 2) {
+  SynthSpec s;
+  s.arch = arch;
+  s.layers = 2;
+  s.hidden = 64;
+  s.heads = 4;
+  s.kv_heads = arch == "olmoe" ? 4 : kv_heads;
+  s.experts = 6;
+  s.top_k = 2;
+  s.expert_ffn = 64;
+  s.vocab = 300;
+  s.type = type;
+  s.seed = 11;
+  std::string path = dir + "/" + arch + "-" + dtype_name(type) + ".gguf";
+  write_synth_model(s, path);
+  return path;
+}
+
+std::vector<float> logits_all(const Model& m, const std::vector<int32_t>& ids, int threads) {
+  ThreadPool pool(threads);
+  Context ctx(m, pool, {.n_ctx = 64});
+  std::vector<float> out(ids.size() * m.config().n_vocab);
+  ctx.decode(ids, out.data(), true);
+  return out;
+}
+
+const std::vector<int32_t> kIds = {5, 77, 120, 33, 250, 9, 64, 100, 299, 0, 17};
+
+}  // namespace
+
+class Arch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Arch, BatchEqualsOneTokenDecodesAndThreadsDoNotMatter) {
+  std::string dir = moe::test::scratch_dir("model_" + GetParam());
+  for (DType t : {DType::F32, DType::Q8_0}) {
+    auto m = Model::load(synth(dir, GetParam(), t));
+    const int V = m->config().n_vocab;
+    auto batch = logits_all(*m, kIds, 1);
+    EXPECT_EQ(batch, logits_all(*m, kIds, 3)) << "threads changed the result";
+    ThreadPool pool(2);
+    Context ctx(*m, pool, {.n_ctx = 64});
+    std::vector<float> one(V);
+    for (size_t i = 0; i < kIds.size(); ++i) {
+      ctx.decode(std::vector<int32_t>{kIds[i]}, one.data(), false);
+      for (int v = 0; v < V; ++v) ASSERT_NEAR(one[v], batch[i * V + v], 1e-5) << "position " << i;
+    }
+  }
+}
+
+TEST_P(Arch, RelabelledExpertsGiveTheSameLogits) {
+  std::string dir = moe::test::scratch_dir("relabel_" + GetParam());
+  std::string path = synth(dir, GetParam(), DType::Q8_0);
+  GgufFile src(path);
+  const int E = 6;
+  const int perm[E] = {3, 0, 5, 1, 4, 2};  // new expert i = old expert perm[i]
+  GgufWriter w;
+  w.copy_metadata(src);
+  std::vector<std::vector<uint8_t>> keep;
+  for (const auto& t : src.tensors()) {
+    std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + t.n_dims);
+    const bool experts = t.name.find("_exps.") != std::string::npos;
+    const bool router = t.name.find("ffn_gate_inp.weight") != std::string::npos;
+    if (!experts && !router) {
+      w.add_tensor(t.name, t.type, ne, t.data, t.nbytes);
+      continue;
+    }
+    const size_t slice = t.nbytes / E;  // one expert (3-D) or one router row (2-D)
+    std::vector<uint8_t> bytes(t.nbytes);
+    for (int i = 0; i < E; ++i) std::memcpy(bytes.data() + i * slice, t.data + perm[i] * slice, slice);
+    w.add_tensor_owned(t.name, t.type, ne, std::move(bytes));
+  }
+  w.write(dir + "/relabelled.gguf");
+  auto a = Model::load(path);
+  auto b = Model::load(dir + "/relabelled.gguf");
+  EXPECT_EQ(logits_all(*a, kIds, 2), logits_all(*b, kIds, 2));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, Arch, ::testing::Values("qwen3moe", "qwen2moe", "olmoe", "llama"));
+
+TEST(ModelErrors, OutOfRangeTokensAndContextOverflow) {
+  std::string dir = moe::test::scratch_dir("model_errors");
+  auto m = Model::load(synth(dir, "qwen3moe", DType::F32));
+  ThreadPool pool(1);
+  Context ctx(*m, pool, {.n_ctx = 8});
+  std::vector<float> out(m->config().n_vocab);
+  EXPECT_THROW(ctx.decode(std::vector<int32_t>{1, 300}, out.data(), false), UsageError);
+  EXPECT_THROW(ctx.decode(std::vector<int32_t>{-1}, out.data(), false), UsageError);
+  EXPECT_EQ(ctx.n_past(), 0);  // nothing was evaluated
+  ctx.decode(std::vector<int32_t>{1, 2, 3, 4, 5, 6}, out.data(), false);
+  EXPECT_THROW(ctx.decode(std::vector<int32_t>{1, 2, 3}, out.data(), false), UsageError);
+  EXPECT_EQ(ctx.n_past(), 6);
+}
+
+namespace {
+
+// Rewrites `path` with one change and expects loading to fail naming `needle`.
+void expect_load_error(const std::string& path, const std::string& out,
+                       const std::function<void(GgufWriter&, const GgufFile&)>& edit, const std::string& needle) {
+  GgufFile src(path);
+  GgufWriter w;
+  w.copy_metadata(src);
+  edit(w, src);
+  w.write(out);
+  try {
+    Model::load(out);
+    FAIL() << "expected a load error mentioning " << needle;
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(out), std::string::npos) << e.what();
+  }
+}
+
+void copy_tensors(GgufWriter& w, const GgufFile& src, const std::string& skip = "") {
+  for (const auto& t : src.tensors())
+    if (t.name != skip) w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims), t.data, t.nbytes);
+}
+
+}  // namespace
+
+TEST(ModelErrors, BadModelsAreClearErrors) {
+  std::string dir = moe::test::scratch_dir("bad_models");
+  std::string good = synth(dir, "qwen3moe", DType::F32);
+  std::string out = dir + "/bad.gguf";
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) {
+    w.set("general.architecture", GgufValue::make_string("gpt-99"));
+    copy_tensors(w, s);
+  }, "unknown architecture 'gpt-99'");
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) { copy_tensors(w, s, "blk.1.attn_k.weight"); },
+                    "missing tensor 'blk.1.attn_k.weight'");
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) {
+    w.set("qwen3moe.expert_used_count", GgufValue::make_u32(9));
+    copy_tensors(w, s);
+  }, "exceeds expert_count");
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) {
+    w.set("qwen3moe.embedding_length", GgufValue::make_u32(32));
+    copy_tensors(w, s);
+  }, "shape");
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) {
+    copy_tensors(w, s);
+    static float extra[4];
+    w.add_tensor("blk.0.mystery.weight", DType::F32, {4}, extra, sizeof(extra));
+  }, "unexpected tensor 'blk.0.mystery.weight'");
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) {
+    w.remove("qwen3moe.block_count");
+    copy_tensors(w, s);
+  }, "missing metadata 'qwen3moe.block_count'");
+  expect_load_error(good, out, [](GgufWriter& w, const GgufFile& s) {
+    w.set("qwen3moe.attention.head_count_kv", GgufValue::make_u32(3));
+    copy_tensors(w, s);
+  }, "not a multiple");
+}
+
+

@@ -104,7 +104,7 @@ void BM_RouterF32(benchmark::State& st) { expert_products(st, DType::F32, kExper
 
 BENCHMARK(BM_ExpertGateQ8_0Packed)->Arg(1)->Arg(4)->Arg(8)->Arg(64);
 BENCHMARK(BM_ExpertGateQ8_0Packed2T)->Arg(1)->Arg(8);
-BENCHMARK(BM_ExpertDownQ8_0Packed)->Arg(1)->Arg(8);
+BENCHMARK(BM_ExpertDownQ8_0Packed)->Arg(1)->Arg(8)->Arg(64);
 BENCHMARK(BM_ExpertGateQ4_KPacked)->Arg(1)->Arg(8)->Arg(64);
 BENCHMARK(BM_ExpertGateQ4_KPacked2T)->Arg(1)->Arg(8);
 BENCHMARK(BM_ExpertGateQ6_KPacked)->Arg(1)->Arg(8);
@@ -165,18 +165,22 @@ void BM_Softmax(benchmark::State& st) {
 }
 BENCHMARK(BM_Softmax)->Arg(kExperts)->Arg(4096);
 
-// One head of decode attention over n_kv cached positions (head_dim 128, 16 heads' stride).
+// One head of causal attention (the KV cache layout of Context: keys in blocks of 16 positions) for nq queries
+// after n_kv cached positions: nq = 1 is decoding, nq = 16 a block of a prompt.
 void BM_Attention(benchmark::State& st) {
-  const int64_t hd = 128, stride = 16 * hd, n_kv = st.range(0);
-  const auto q = randn(hd, 9), k = randn(static_cast<size_t>(stride * n_kv), 10), v = randn(static_cast<size_t>(stride * n_kv), 11);
-  std::vector<float> scratch(n_kv), out(hd);
+  const int64_t hd = 128, n_kv = st.range(0), nq = st.range(1), n_ctx = (n_kv + nq + 15) / 16 * 16;
+  const auto q = randn(static_cast<size_t>(nq * hd), 9), kt = randn(static_cast<size_t>(n_ctx * hd), 10),
+             v = randn(static_cast<size_t>(n_ctx * hd), 11);
+  std::vector<float> scratch(static_cast<size_t>(nq * n_ctx)), out(static_cast<size_t>(nq * hd));
   for (auto _ : st) {
-    simd_kernels().attention(q.data(), k.data(), v.data(), stride, n_kv, hd, 0.088f, scratch.data(), out.data());
+    simd_kernels().attention_kt(q.data(), hd, nq, kt.data(), v.data(), hd, n_kv, hd, 0.088f, scratch.data(), out.data(), hd);
     benchmark::DoNotOptimize(out.data());
   }
-  set_counters(st, static_cast<double>(st.iterations()) * n_kv * hd * 8, static_cast<double>(st.iterations()) * n_kv * hd * 4);
+  const double pos = static_cast<double>(nq) * n_kv + nq * (nq + 1) / 2.0;
+  set_counters(st, static_cast<double>(st.iterations()) * (n_kv + nq) * hd * 8,
+               static_cast<double>(st.iterations()) * pos * hd * 4);
 }
-BENCHMARK(BM_Attention)->Arg(64)->Arg(512)->Arg(4096);
+BENCHMARK(BM_Attention)->Args({64, 1})->Args({512, 1})->Args({4096, 1})->Args({0, 16})->Args({496, 16});
 
 }  // namespace
 

@@ -15,6 +15,10 @@
 
 using namespace moe;
 
+namespace moe {
+void PrintTo(const SimdTarget& t, std::ostream* os) { *os << t.name; }  // readable test names in listings
+}  // namespace moe
+
 namespace {
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
@@ -232,6 +236,34 @@ TEST_P(Simd, AttentionMatchesReference) {
       R.attention(q.data(), k.data(), v.data(), stride, n_kv, hd, scale, sb.data(), b.data());
       for (int64_t d = 0; d < hd; ++d) ASSERT_NEAR(a[d], b[d], 1e-5f * (1 + std::fabs(b[d]))) << hd << " " << n_kv;
     }
+}
+
+// Batched causal attention with transposed keys, against the reference and against one-query attention.
+TEST_P(Simd, TransposedKeyAttentionMatchesReference) {
+  for (int64_t hd : {int64_t{128}, int64_t{64}, int64_t{40}, int64_t{3}})
+    for (int64_t n_kv0 : {int64_t{0}, int64_t{5}, int64_t{300}})
+      for (int64_t nq : {int64_t{1}, int64_t{3}, int64_t{16}, int64_t{17}}) {
+        const int64_t n_ctx = (n_kv0 + nq + 15) / 16 * 16, kv_stride = 2 * hd + 5, q_stride = hd + 3;
+        auto q = randn(nq * q_stride, 1), kt = randn(hd * n_ctx, 2), v = randn(n_ctx * kv_stride, 3);
+        std::vector<float> scratch(nq * n_ctx), a(nq * q_stride, NAN), b(nq * q_stride, NAN);
+        const float scale = 0.3f;
+        S.attention_kt(q.data(), q_stride, nq, kt.data(), v.data(), kv_stride, n_kv0, hd, scale, scratch.data(),
+                       a.data(), q_stride);
+        R.attention_kt(q.data(), q_stride, nq, kt.data(), v.data(), kv_stride, n_kv0, hd, scale, scratch.data(),
+                       b.data(), q_stride);
+        std::vector<float> k(n_ctx * kv_stride), one(hd), sc(n_ctx);
+        for (int64_t j = 0; j < n_ctx; ++j)
+          for (int64_t d = 0; d < hd; ++d) k[j * kv_stride + d] = kt[(j / 16) * 16 * hd + d * 16 + j % 16];
+        for (int64_t i = 0; i < nq; ++i) {
+          R.attention(q.data() + i * q_stride, k.data(), v.data(), kv_stride, n_kv0 + i + 1, hd, scale, sc.data(),
+                      one.data());
+          for (int64_t d = 0; d < hd; ++d) {
+            const float x = b[i * q_stride + d];
+            ASSERT_NEAR(a[i * q_stride + d], x, 1e-5f * (1 + std::fabs(x))) << hd << " " << n_kv0 << " " << nq;
+            ASSERT_NEAR(one[d], x, 1e-5f * (1 + std::fabs(x)));
+          }
+        }
+      }
 }
 
 TEST(Packed, UnpackGivesBackEveryRow) {

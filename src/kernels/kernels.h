@@ -51,7 +51,20 @@ struct KernelSet {
   // Rotary embedding of n_head heads of head_dim floats (x[h * head_dim + i]), the first n_rot dims of each.
   // cs: cos[n_rot / 2] then sin[n_rot / 2] for this position. neox: pairs (i, i + n_rot/2), else (2i, 2i+1).
   void (*rope)(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox);
+
+  // Causal attention of nq consecutive query positions of one head over one KV head whose keys are stored
+  // transposed in blocks of 16 positions, so that scores for 16 positions come from plain FMAs over one
+  // contiguous 64*head_dim-byte block. Query i (head_dim floats at q + i * q_stride) attends to positions
+  // [0, n_kv0 + i]: out_i = sum_j softmax_j(scale * q_i·k_j) v_j, with
+  //   k_j[d] at kt[(j / 16) * 16 * head_dim + d * 16 + j % 16]  (the block holding the last position is read whole)
+  //   v_j at v + j * v_stride, out_i at out + i * out_stride.
+  // scratch holds nq * round_up(n_kv0 + nq, 16) floats.
+  void (*attention_kt)(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                       int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out,
+                       int64_t out_stride);
 };
+
+constexpr int64_t kKeyBlock = 16;  // positions per transposed key block (attention_kt)
 
 const KernelSet& reference_kernels();
 const KernelSet& simd_kernels();

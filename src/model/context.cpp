@@ -13,6 +13,8 @@ namespace moe {
 
 namespace {
 
+constexpr int64_t kQueryBlock = 16;  // queries per attention task (prompt batches)
+
 size_t max_act_bytes(int64_t k) {
   // The largest activation row of k elements in any format (F32 activations for F32 weights).
   return row_bytes(DType::F32, k);
@@ -66,7 +68,8 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   const size_t B = static_cast<size_t>(n_batch_);
   const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
   const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
-  k_cache_.assign(static_cast<size_t>(c.n_layer), std::vector<float>(static_cast<size_t>(n_ctx_) * kv_dim));
+  const size_t ctx_padded = static_cast<size_t>((n_ctx_ + kKeyBlock - 1) / kKeyBlock * kKeyBlock);
+  k_cache_.assign(static_cast<size_t>(c.n_layer), std::vector<float>(ctx_padded * kv_dim));
   v_cache_.assign(static_cast<size_t>(c.n_layer), std::vector<float>(static_cast<size_t>(n_ctx_) * kv_dim));
   x_.assign(B * c.n_embd, 0.f);
   xn_.assign(B * c.n_embd, 0.f);
@@ -78,7 +81,7 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   shexp_.assign(B * c.n_embd, 0.f);
   shexp_gate_.assign(B, 0.f);
   rope_cs_.assign(B * c.n_rot, 0.f);
-  att_scratch_.assign(static_cast<size_t>(pool.size()) * n_ctx_, 0.f);
+  att_scratch_.assign(static_cast<size_t>(pool.size()) * kQueryBlock * ctx_padded, 0.f);
   const size_t act = std::max(max_act_bytes(c.n_embd), max_act_bytes(static_cast<int64_t>(q_dim)));
   act_q_.assign(B * act + 64, 0);
   act_q2_.assign(B * act + 64, 0);
@@ -212,22 +215,35 @@ void Context::attention_block(int il, int n) {
   qk_norm_rope(il, n);
   qkv_timer.next(OpTimes::kAttention);
 
-  // Append to the cache, then attend causally.
+  // Append to the cache, then attend causally: tasks of up to kQueryBlock consecutive queries of one head share
+  // every cache load.
   float* kc = k_cache_[static_cast<size_t>(il)].data();
   float* vc = v_cache_[static_cast<size_t>(il)].data();
-  std::memcpy(kc + static_cast<size_t>(n_past_) * kv_dim, k_.data(), sizeof(float) * static_cast<size_t>(n * kv_dim));
-  std::memcpy(vc + static_cast<size_t>(n_past_) * kv_dim, v_.data(), sizeof(float) * static_cast<size_t>(n * kv_dim));
+  const int64_t ctx_blocks = (n_ctx_ + kKeyBlock - 1) / kKeyBlock;
+  for (int t = 0; t < n; ++t) {
+    const int64_t p = n_past_ + t;
+    for (int h = 0; h < c.n_head_kv; ++h) {
+      const float* kt = k_.data() + t * kv_dim + h * hd;
+      float* kb = kc + (h * ctx_blocks + p / kKeyBlock) * kKeyBlock * hd + p % kKeyBlock;
+      for (int64_t d = 0; d < hd; ++d) kb[d * kKeyBlock] = kt[d];
+      std::memcpy(vc + (h * n_ctx_ + p) * hd, v_.data() + t * kv_dim + h * hd, sizeof(float) * static_cast<size_t>(hd));
+    }
+  }
   const float scale = c.attn_scale != 0.f ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   const int group = c.n_head / c.n_head_kv;
+  const int64_t n_blocks = (n + kQueryBlock - 1) / kQueryBlock;
   auto attend = [&](int64_t task, int tid) {
-    const int t = static_cast<int>(task / c.n_head), h = static_cast<int>(task % c.n_head);
-    const int kvh = h / group;
-    ex_.k.attention(q_.data() + t * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, kv_dim, n_past_ + t + 1, hd, scale,
-                    att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_, attn_.data() + t * q_dim + h * hd);
+    const int64_t blk = n_blocks - 1 - task / c.n_head;  // longest (latest) query blocks first
+    const int h = static_cast<int>(task % c.n_head), kvh = h / group;
+    const int64_t t0 = blk * kQueryBlock, nq = std::min<int64_t>(kQueryBlock, n - t0);
+    ex_.k.attention_kt(q_.data() + t0 * q_dim + h * hd, q_dim, nq, kc + kvh * ctx_blocks * kKeyBlock * hd,
+                       vc + kvh * n_ctx_ * hd, hd, n_past_ + t0, hd, scale,
+                       att_scratch_.data() + static_cast<size_t>(tid) * kQueryBlock * ctx_blocks * kKeyBlock,
+                       attn_.data() + t0 * q_dim + h * hd, q_dim);
   };
   // Short contexts make this a few microseconds of work: then the calling thread does it alone.
-  const int64_t n_tasks = static_cast<int64_t>(n) * c.n_head;
-  if (n_tasks * (n_past_ + n) * hd < (int64_t{1} << 20)) {
+  const int64_t n_tasks = n_blocks * c.n_head;
+  if (static_cast<int64_t>(n) * c.n_head * (n_past_ + n) * hd < (int64_t{1} << 20)) {
     for (int64_t task = 0; task < n_tasks; ++task) attend(task, 0);
   } else {
     pool_.parallel_for(n_tasks, attend);

@@ -75,7 +75,8 @@ class Context {
   RoutingObserver* observer_ = nullptr;
   int64_t routed_tokens_ = 0, routed_experts_ = 0;
 
-  // KV cache, per layer: [n_ctx][n_head_kv * head_dim] floats for K and for V.
+  // KV cache, per layer and KV head (floats): K in blocks of 16 positions, each [head_dim][16] (attention_kt's
+  // layout); V [n_ctx][head_dim].
   std::vector<std::vector<float>> k_cache_, v_cache_;
   // Scratch for one batch.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, out_, shexp_, rope_cs_, att_scratch_, shexp_gate_;

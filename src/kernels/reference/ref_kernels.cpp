@@ -128,12 +128,33 @@ void ref_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const f
   }
 }
 
+void ref_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
+                      int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride) {
+  for (int64_t i = 0; i < nq; ++i) {
+    const float* qi = q + i * q_stride;
+    float* oi = out + i * out_stride;
+    const int64_t n_kv = n_kv0 + i + 1;
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float* kb = kt + (j / kKeyBlock) * kKeyBlock * head_dim + j % kKeyBlock;
+      float s = 0.0f;
+      for (int64_t d = 0; d < head_dim; ++d) s += qi[d] * kb[d * kKeyBlock];
+      scratch[j] = s * scale;
+    }
+    ref_softmax(scratch, n_kv);
+    for (int64_t d = 0; d < head_dim; ++d) oi[d] = 0.0f;
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float* vj = v + j * v_stride;
+      for (int64_t d = 0; d < head_dim; ++d) oi[d] += scratch[j] * vj[d];
+    }
+  }
+}
+
 }  // namespace
 
 const KernelSet& reference_kernels() {
   static const KernelSet set = {"ref",        ref_quantize_rows, ref_gemm,         ref_rms_norm,
                                 ref_softmax,  ref_swiglu,        ref_attention,    ref_quantize_rows_packed,
-                                ref_gemm_packed, ref_rope};
+                                ref_gemm_packed, ref_rope,          ref_attention_kt};
   return set;
 }
 

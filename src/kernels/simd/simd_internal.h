@@ -20,6 +20,8 @@ void simd_softmax(float* x, int64_t n);
 void simd_swiglu(const float* gate, const float* up, int64_t n, float* out);
 void simd_attention(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_kv, int64_t head_dim,
                     float scale, float* scratch, float* out);
+void simd_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
+                       int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride);
 void simd_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox);
 
 }  // namespace moe

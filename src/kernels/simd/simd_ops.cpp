@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernels.h"
 #include "kernels/simd/simd-inl.h"
 #include "kernels/simd/simd_internal.h"
 #include <hwy/contrib/math/math-inl.h>
@@ -176,6 +177,111 @@ MOE_ATTR void Attention(const float* q, const float* k, const float* v, int64_t 
   }
 }
 
+// Scores of up to 4 queries (kQ) for the 16 positions of key block kb: s_i = scale * sum_d q_i[d] * kb[d][0..16).
+template <int kQ>
+MOE_ATTR HWY_INLINE void ScoresKt(const float* q, int64_t q_stride, const float* kb, int64_t head_dim, float scale,
+                                  float* const* rows, int64_t j0) {
+  const hn::CappedTag<float, kKeyBlock> df;  // at most one key block per vector
+  constexpr int64_t B = kKeyBlock;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t v = 0; v < B; v += N) {  // one pass per vector of the block (one on AVX-512)
+    hn::Vec<decltype(df)> acc[kQ];
+    for (int i = 0; i < kQ; ++i) acc[i] = hn::Zero(df);
+    for (int64_t d = 0; d < head_dim; ++d) {
+      const VF k = hn::LoadU(df, kb + d * B + v);
+      for (int i = 0; i < kQ; ++i) acc[i] = hn::MulAdd(hn::Set(df, q[i * q_stride + d]), k, acc[i]);
+    }
+    for (int i = 0; i < kQ; ++i) hn::StoreU(hn::Mul(acc[i], hn::Set(df, scale)), df, rows[i] + j0 + v);
+  }
+}
+
+// out_i[d0 .. d0 + 4N) = sum_{j < n_j} p_i[j] v_j[...] for up to 4 queries (kQ); p_i is zero past each query's
+// causal limit, so the queries share one loop over positions.
+template <int kQ>
+MOE_ATTR HWY_INLINE void WeightedV(const float* const* p, const float* v, int64_t v_stride, int64_t n_j, int64_t d0,
+                                   float* const* out) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  VF acc[kQ][4];
+  for (int i = 0; i < kQ; ++i)
+    for (int c = 0; c < 4; ++c) acc[i][c] = hn::Zero(df);
+  for (int64_t j = 0; j < n_j; ++j) {
+    const float* vj = v + j * v_stride + d0;
+    const VF v0 = hn::LoadU(df, vj), v1 = hn::LoadU(df, vj + N), v2 = hn::LoadU(df, vj + 2 * N),
+             v3 = hn::LoadU(df, vj + 3 * N);
+    for (int i = 0; i < kQ; ++i) {
+      const VF w = hn::Set(df, p[i][j]);
+      acc[i][0] = hn::MulAdd(w, v0, acc[i][0]);
+      acc[i][1] = hn::MulAdd(w, v1, acc[i][1]);
+      acc[i][2] = hn::MulAdd(w, v2, acc[i][2]);
+      acc[i][3] = hn::MulAdd(w, v3, acc[i][3]);
+    }
+  }
+  for (int i = 0; i < kQ; ++i)
+    for (int c = 0; c < 4; ++c) hn::StoreU(acc[i][c], df, out[i] + d0 + c * N);
+}
+
+MOE_ATTR void AttentionKt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                          int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out,
+                          int64_t out_stride) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  constexpr int64_t B = kKeyBlock;
+  const int64_t n_max = n_kv0 + nq;  // positions seen by the last query
+  const int64_t row_len = (n_max + B - 1) / B * B;
+  auto row = [&](int64_t i) { return scratch + i * row_len; };
+  // 1. Scores, 4 queries x 16 positions at a time (whole key blocks; positions past a query's causal limit are
+  // computed and then ignored).
+  for (int64_t i0 = 0; i0 < nq; i0 += 4) {
+    const int kq = static_cast<int>(std::min<int64_t>(4, nq - i0));
+    float* rows[4];
+    for (int i = 0; i < kq; ++i) rows[i] = row(i0 + i);
+    const int64_t n_j = n_kv0 + i0 + kq;  // the furthest position this group of queries needs
+    const float* qi = q + i0 * q_stride;
+    for (int64_t j0 = 0; j0 < n_j; j0 += B) {
+      const float* kb = kt + (j0 / B) * B * head_dim;
+      switch (kq) {
+        case 4: ScoresKt<4>(qi, q_stride, kb, head_dim, scale, rows, j0); break;
+        case 3: ScoresKt<3>(qi, q_stride, kb, head_dim, scale, rows, j0); break;
+        case 2: ScoresKt<2>(qi, q_stride, kb, head_dim, scale, rows, j0); break;
+        default: ScoresKt<1>(qi, q_stride, kb, head_dim, scale, rows, j0); break;
+      }
+    }
+  }
+  // 2. Softmax per query over its own positions; zeros after them.
+  for (int64_t i = 0; i < nq; ++i) {
+    const int64_t n_kv = n_kv0 + i + 1;
+    Softmax(row(i), n_kv);
+    for (int64_t j = n_kv; j < n_max; ++j) row(i)[j] = 0.0f;
+  }
+  // 3. Weighted sums of V, 4 queries x 4 vectors of dims at a time.
+  for (int64_t i0 = 0; i0 < nq; i0 += 4) {
+    const int kq = static_cast<int>(std::min<int64_t>(4, nq - i0));
+    const float* p[4];
+    float* o[4];
+    for (int i = 0; i < kq; ++i) {
+      p[i] = row(i0 + i);
+      o[i] = out + (i0 + i) * out_stride;
+    }
+    const int64_t n_j = n_kv0 + i0 + kq;
+    int64_t d0 = 0;
+    for (; d0 + 4 * N <= head_dim; d0 += 4 * N) {
+      switch (kq) {
+        case 4: WeightedV<4>(p, v, v_stride, n_j, d0, o); break;
+        case 3: WeightedV<3>(p, v, v_stride, n_j, d0, o); break;
+        case 2: WeightedV<2>(p, v, v_stride, n_j, d0, o); break;
+        default: WeightedV<1>(p, v, v_stride, n_j, d0, o); break;
+      }
+    }
+    for (int i = 0; i < kq; ++i)
+      for (int64_t d = d0; d < head_dim; ++d) {
+        float s = 0.0f;
+        for (int64_t j = 0; j < n_j; ++j) s += p[i][j] * v[j * v_stride + d];
+        o[i][d] = s;
+      }
+  }
+}
+
 // Sum of n 64-bit words with four vector accumulators: a pure streaming read, for bandwidth measurement.
 MOE_ATTR uint64_t StreamSum(const uint64_t* p, size_t n) {
   const hn::ScalableTag<uint64_t> d;
@@ -205,6 +311,12 @@ HWY_EXPORT(Swiglu);
 HWY_EXPORT(Rope);
 HWY_EXPORT(Attention);
 HWY_EXPORT(StreamSum);
+HWY_EXPORT(AttentionKt);
+
+void simd_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
+                       int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride) {
+  HWY_DYNAMIC_DISPATCH(AttentionKt)(q, q_stride, nq, kt, v, v_stride, n_kv0, head_dim, scale, scratch, out, out_stride);
+}
 
 uint64_t simd_stream_sum(const uint64_t* p, size_t n) { return HWY_DYNAMIC_DISPATCH(StreamSum)(p, n); }
 

@@ -292,6 +292,9 @@ MOE_ATTR void GemmPacked(DType wt, const uint8_t* w, int64_t r0, int64_t r1, int
   const int N = static_cast<int>(hn::Lanes(DF()));
   const int tmax = MaxTokens(wt);
   const uint8_t* pf_end = w + static_cast<size_t>((r1 + kPackRows - 1) / kPackRows) * gb;
+  // The in-loop prefetches run kPrefetchBytes ahead; start the stream by fetching that much now.
+  const uint8_t* begin = w + static_cast<size_t>(r0 / kPackRows) * gb;
+  for (size_t off = 0; off < kPrefetchBytes; off += 64) PrefetchLine(begin + off, pf_end);
   float tmp[kPackRows];
   for (int64_t g = r0 / kPackRows; g * kPackRows < r1; ++g) {
     const uint8_t* G = w + static_cast<size_t>(g) * gb;

@@ -11,13 +11,27 @@ namespace {
 
 // A run of bytes of a block and where it goes inside a packed group. Fields of 2 bytes (fp16 scales) are
 // stored row after row; longer runs are split in 4-byte chunks, chunk c of row r at c * 64 + r * 4.
+// Blocks are placed one after the other (kLinear: base + b * stride), or, for the 32-wide formats, in pairs
+// of blocks [scales b, scales b+1 | quants b | quants b+1] so that one stream stays 64-byte aligned
+// (kPairScale / kPairQuants; stride = bytes of one block's quants).
+enum class Place { kLinear, kPairScale, kPairQuants };
+
 struct Segment {
   int src;       // offset in the block
   int len;       // bytes
   bool field2;   // a 2-byte field (else 4-byte interleaved chunks)
   uint8_t flip;  // xor applied to every byte (Q8_0 quants become unsigned)
-  int64_t base;  // group offset of block 0's copy; a function of nb below
-  int64_t stride;  // bytes between consecutive blocks' copies
+  int64_t base;  // group offset of block 0's copy
+  int64_t stride;
+  Place place = Place::kLinear;
+
+  int64_t offset(int64_t b, int64_t nb) const {
+    if (place == Place::kLinear) return base + b * stride;
+    const int64_t scale_bytes = 2 * kPackRows, unit = 2 * (scale_bytes + stride), u = b / 2;
+    if (place == Place::kPairScale) return u * unit + (b % 2) * scale_bytes;
+    const int64_t in_unit = 2 * u + 1 < nb ? 2 : 1;
+    return u * unit + in_unit * scale_bytes + (b % 2) * stride;
+  }
 };
 
 struct Layout {
@@ -27,9 +41,12 @@ struct Layout {
 
 Layout layout_of(DType t, int64_t nb) {
   constexpr int P = kPackRows;
+  (void)nb;
   switch (t) {
-    case DType::Q8_0: return {2, {{0, 2, true, 0, 0, 2 * P}, {2, 32, false, 0x80, nb * 2 * P, 32 * P}}};
-    case DType::Q4_0: return {2, {{0, 2, true, 0, 0, 2 * P}, {2, 16, false, 0, nb * 2 * P, 16 * P}}};
+    case DType::Q8_0:
+      return {2, {{0, 2, true, 0, 0, 32 * P, Place::kPairScale}, {2, 32, false, 0x80, 0, 32 * P, Place::kPairQuants}}};
+    case DType::Q4_0:
+      return {2, {{0, 2, true, 0, 0, 16 * P, Place::kPairScale}, {2, 16, false, 0, 0, 16 * P, Place::kPairQuants}}};
     case DType::Q4_K: {
       const int64_t s = 144 * P;
       return {4, {{0, 2, true, 0, 0, s}, {2, 2, true, 0, 2 * P, s}, {4, 12, false, 0, 4 * P, s},
@@ -75,7 +92,7 @@ void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64
         const uint8_t* blk = src ? src + static_cast<size_t>(b) * bb : nullptr;
         for (int s = 0; s < L.n; ++s) {
           const Segment& S = L.seg[s];
-          uint8_t* dst = G + S.base + b * S.stride;
+          uint8_t* dst = G + S.offset(b, nb);
           if (S.field2) {
             dst[2 * r] = blk ? blk[S.src] : 0;
             dst[2 * r + 1] = blk ? blk[S.src + 1] : 0;
@@ -108,7 +125,7 @@ void unpack_row(DType t, const uint8_t* packed, int64_t row, int64_t k, uint8_t*
     uint8_t* blk = out + static_cast<size_t>(b) * bb;
     for (int s = 0; s < L.n; ++s) {
       const Segment& S = L.seg[s];
-      const uint8_t* src = G + S.base + b * S.stride;
+      const uint8_t* src = G + S.offset(b, nb);
       if (S.field2) {
         blk[S.src] = src[2 * r];
         blk[S.src + 1] = src[2 * r + 1];

@@ -16,8 +16,9 @@ constexpr int kPackRows = 16;
 
 // Per group and block (block = 32 elements for Q8_0/Q4_0, a 256-element super-block for Q4_K/Q6_K),
 // byte offsets inside the group, with nb blocks per row:
-//   Q8_0: d[nb][16] fp16 | qs[nb][8 chunks][16 rows][4]  (qs stored as w + 128, i.e. unsigned)
-//   Q4_0: d[nb][16] fp16 | qs[nb][4 chunks][16 rows][4]  (nibbles as in the file)
+//   Q8_0: pairs of blocks [d[2][16] fp16 | qs[2][8 chunks][16 rows][4]]  (qs stored as w + 128, i.e. unsigned;
+//         with an odd nb the last unit holds one block: [d[16] | qs[8][16][4]])
+//   Q4_0: as Q8_0 with qs[4 chunks][16 rows][4] per block (nibbles as in the file)
 //   Q4_K: per block: d[16] fp16, dmin[16] fp16 | scales[3 dwords][16 rows][4] | qs[32 chunks][16 rows][4]
 //   Q6_K: per block: ql[32 chunks][16][4] | qh[16 chunks][16][4] | scales[4 dwords][16][4] | d[16] fp16
 bool packable(DType t);

@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -72,7 +73,7 @@ void expert_products(benchmark::State& st, DType wt, int64_t rows, int64_t k, bo
   std::vector<float> y(static_cast<size_t>(rows * n));
   const size_t xb = row_bytes(vec_dot_type(wt), k), ab = packed ? packed_act_bytes(wt, k) : 0;
   int64_t e = 0;
-  const int64_t blk = 64;
+  const int64_t blk = std::getenv("BLK") ? std::atoi(std::getenv("BLK")) : 64;
   for (auto _ : st) {
     for (int j = 0; j < kTopK; ++j, e = (e + 7) % kExperts) {
       pool.parallel_for((rows + blk - 1) / blk, [&](int64_t tile, int) {

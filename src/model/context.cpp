@@ -243,7 +243,7 @@ void Context::attention_block(int il, int n) {
   };
   // Short contexts make this a few microseconds of work: then the calling thread does it alone.
   const int64_t n_tasks = n_blocks * c.n_head;
-  if (static_cast<int64_t>(n) * c.n_head * (n_past_ + n) * hd < (int64_t{1} << 20)) {
+  if (static_cast<int64_t>(n) * c.n_head * (n_past_ + n) * hd < (int64_t{1} << 16)) {
     for (int64_t task = 0; task < n_tasks; ++task) attend(task, 0);
   } else {
     pool_.parallel_for(n_tasks, attend);

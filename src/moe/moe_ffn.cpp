@@ -152,7 +152,10 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
   // the last tile of an expert converts the expert's hidden rows for the down projection.
   timer.next(OpTimes::kGateUp);
   const size_t hb = act_bytes(df, n_ff);
-  const int64_t blk_gu = row_block(n_ff, ex.pool.size());
+  // Row blocks sized for ~8 tiles per thread over all active experts (not per expert: with one token, 8 experts
+  // x 16 small tiles each would pay the per-tile start-up 128 times per layer).
+  const int64_t n_active = static_cast<int64_t>(plan.active.size());
+  const int64_t blk_gu = std::min(n_ff, row_block(n_ff * std::max<int64_t>(n_active, 1), ex.pool.size()));
   const int32_t tiles_per_expert = static_cast<int32_t>((n_ff + blk_gu - 1) / blk_gu);
   for (int e : plan.active) s.pending[e] = tiles_per_expert;
   const int64_t n_gu = static_cast<int64_t>(plan.active.size()) * tiles_per_expert;

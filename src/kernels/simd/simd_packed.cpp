@@ -7,6 +7,9 @@
 #include "kernels/simd/hwy_config.h"  // first: chooses the compiled targets
 #include <hwy/foreach_target.h>       // IWYU pragma: keep
 #include <hwy/cache_control.h>
+#if HWY_ARCH_X86
+#include <xmmintrin.h>
+#endif
 #include <hwy/highway.h>
 
 #include <algorithm>
@@ -51,7 +54,12 @@ constexpr size_t kPrefetchBytes = 8192;
 // Prefetch of one line, unless it lies past the end of what this call reads (a prefetch past the tile would
 // pull in bytes nobody uses, which costs bandwidth in decoding).
 MOE_ATTR HWY_INLINE void PrefetchLine(const uint8_t* p, const uint8_t* end) {
+#if HWY_ARCH_X86
+  // Non-temporal: weights are used once, so keep them from displacing activations and the KV cache.
+  if (p < end) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_NTA);
+#else
   if (p < end) hwy::Prefetch(p);
+#endif
 }
 // Prefetches the `bytes` bytes that follow p + kPrefetchBytes (one block of the stream ahead).
 MOE_ATTR HWY_INLINE void PrefetchAhead(const uint8_t* p, size_t bytes, const uint8_t* end) {

@@ -13,6 +13,9 @@
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "kernels/packed.h"
+#include "model/config.h"
+#include "moe/moe_ffn.h"
+#include "ops/packed_weights.h"
 
 using namespace moe;
 
@@ -182,6 +185,62 @@ void BM_Attention(benchmark::State& st) {
                static_cast<double>(st.iterations()) * pos * hd * 4);
 }
 BENCHMARK(BM_Attention)->Args({64, 1})->Args({512, 1})->Args({4096, 1})->Args({0, 16})->Args({496, 16});
+
+// One whole MoE layer (router, routing, grouping, gate/up/SwiGLU tiles, down + combine) with 2 threads, repacked
+// weights: n = 1 is a decode step (GB/s of the 8 experts read), n = 64 a prompt batch.
+void moe_layer(benchmark::State& st, DType wt) {
+  const int n = static_cast<int>(st.range(0));
+  const int64_t rb_in = row_bytes(wt, kEmbd), rb_ff = row_bytes(wt, kFf);
+  std::vector<uint8_t> gate(rb_in * kFf * kExperts), up(gate.size()), down(rb_ff * kEmbd * kExperts);
+  {
+    const auto f = randn(static_cast<size_t>(kFf * kEmbd), 12);
+    for (int64_t r = 0; r < kFf * kExperts; ++r) {
+      quantize_row(wt, f.data() + (r % kFf) * kEmbd, gate.data() + r * rb_in, kEmbd);
+      quantize_row(wt, f.data() + ((r + 5) % kFf) * kEmbd, up.data() + r * rb_in, kEmbd);
+    }
+    for (int64_t r = 0; r < kEmbd * kExperts; ++r) quantize_row(wt, f.data() + (r % kEmbd) * kFf, down.data() + r * rb_ff, kFf);
+  }
+  const auto router = randn(static_cast<size_t>(kExperts * kEmbd), 13);
+  MoeWeights w;
+  w.router = Mat{DType::F32, kExperts, kEmbd, reinterpret_cast<const uint8_t*>(router.data()), kEmbd * sizeof(float)};
+  w.gate = ExpertMats{wt, kFf, kEmbd, kExperts, gate.data(), static_cast<size_t>(rb_in), static_cast<size_t>(rb_in * kFf)};
+  w.up = ExpertMats{wt, kFf, kEmbd, kExperts, up.data(), static_cast<size_t>(rb_in), static_cast<size_t>(rb_in * kFf)};
+  w.down = ExpertMats{wt, kEmbd, kFf, kExperts, down.data(), static_cast<size_t>(rb_ff), static_cast<size_t>(rb_ff * kEmbd)};
+  ThreadPool pool(2);
+  PackedWeights packed;
+  packed.add(w.gate);
+  packed.add(w.up);
+  packed.add(w.down);
+  packed.build(pool);
+  const Exec ex{simd_kernels(), pool, &packed};
+  ModelConfig cfg;
+  cfg.n_embd = static_cast<int>(kEmbd);
+  RouterSpec spec;
+  spec.norm_topk = false;
+  MoeScratch scratch;
+  scratch.reserve(cfg, w, n, kTopK);
+  const RoutingControl ctl;
+  // Different inputs each iteration, so that different experts are picked (weights come from DRAM, as in decoding).
+  constexpr int kInputs = 16;
+  const auto x = randn(static_cast<size_t>(kInputs * n * kEmbd), 14);
+  std::vector<float> y(static_cast<size_t>(n * kEmbd));
+  int i = 0;
+  for (auto _ : st) {
+    const float* xi = x.data() + static_cast<size_t>(i++ % kInputs) * n * kEmbd;
+    moe_ffn_forward(ex, w, spec, kTopK, ctl, 0, xi, n, static_cast<int>(kEmbd), y.data(), scratch, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  int64_t active = 0;
+  for (int64_t e = 0; e < kExperts; ++e) active += scratch.plan.count[static_cast<size_t>(e)] > 0;
+  const double it = static_cast<double>(st.iterations());
+  set_counters(st, it * static_cast<double>(active) * (2 * rb_in * kFf + rb_ff * kEmbd),
+               it * 2.0 * 3 * kFf * kEmbd * kTopK * n);
+  st.counters["experts"] = static_cast<double>(active);
+}
+void BM_MoeLayerQ8_0(benchmark::State& st) { moe_layer(st, DType::Q8_0); }
+void BM_MoeLayerQ4_K(benchmark::State& st) { moe_layer(st, DType::Q4_K); }
+BENCHMARK(BM_MoeLayerQ8_0)->Arg(1)->Arg(64)->UseRealTime();
+BENCHMARK(BM_MoeLayerQ4_K)->Arg(1)->Arg(64)->UseRealTime();
 
 }  // namespace
 

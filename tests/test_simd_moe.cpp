@@ -124,6 +124,16 @@ TEST_P(SimdMoe, ThreadCountBatchSplitAndRepackingChangeNothing) {
   }
 }
 
+TEST_P(SimdMoe, ContextsCanShareRepackedWeights) {
+  ThreadPool pool(2);
+  Context first(*model_, pool, {.n_ctx = 64});
+  const auto shared = first.packed_weights();
+  const auto own = prompt_logits(*model_, pool, {.n_ctx = 64});
+  EXPECT_EQ(prompt_logits(*model_, pool, {.n_ctx = 64, .packed = shared}), own);
+  Context second(*model_, pool, {.n_ctx = 64, .packed = shared});
+  EXPECT_EQ(second.packed_weights(), shared);
+}
+
 TEST_P(SimdMoe, DecodingAllocatesNothing) {
   ThreadPool pool(2);
   Context ctx(*model_, pool, {.n_ctx = 64, .n_batch = 8});

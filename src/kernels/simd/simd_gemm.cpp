@@ -1,8 +1,7 @@
 // GEMV/GEMM on weights in their file layout. F32, F16 and BF16 rows are multiplied directly (4 rows x up to
 // 4 tokens per tile, float FMAs; products of two halves or two bfloat16 are exact in float, so only the
 // summation order differs from the reference's double sums). Quantized types with a packed layout are packed
-// 16 rows at a time into a per-thread buffer and sent through the packed kernels when there are at least 4
-// tokens; the rest use the reference.
+// 16 rows at a time into a per-thread buffer and sent through the packed kernels; the rest use the reference.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/simd/simd_gemm.cpp"
 #include "kernels/simd/hwy_config.h"  // first: chooses the compiled targets
@@ -118,9 +117,7 @@ void simd_gemm(DType wt, const uint8_t* w, size_t w_stride, int64_t r0, int64_t 
                size_t x_stride, int64_t n, float* y, int64_t ldy) {
   if (r1 <= r0 || n <= 0) return;
   if (HWY_DYNAMIC_DISPATCH(GemmFloat)(wt, w, w_stride, r0, r1, k, x, x_stride, n, y, ldy)) return;
-  // Types without a packed layout use the reference; so do GEMVs of packable types in the file layout, where
-  // packing 16 rows on the fly costs more than the scalar dot it would replace (repack at load time instead).
-  if (!packable(wt) || n < 4) {
+  if (!packable(wt)) {
     reference_kernels().gemm(wt, w, w_stride, r0, r1, k, x, x_stride, n, y, ldy);
     return;
   }

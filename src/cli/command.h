@@ -32,5 +32,6 @@ int cmd_perplexity(int argc, char** argv);
 int cmd_profile(int argc, char** argv);
 int cmd_prune(int argc, char** argv);
 int cmd_steer_find(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace moe::cli

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"tokenize", moe::cli::cmd_tokenize, "text -> token ids with a model's vocabulary"},
     {"train-tokenizer", moe::cli::cmd_train_tokenizer, "train a byte-level BPE vocabulary, write a vocab-only GGUF"},
     {"template", moe::cli::cmd_template, "render a chat template for a JSON context (as transformers/Jinja2 does)"},
+    {"bench", moe::cli::cmd_bench, "prompt and generation speed, with the memory-bandwidth bound measured alongside"},
 };
 
 void print_usage(FILE* f) {

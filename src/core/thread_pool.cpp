@@ -1,8 +1,23 @@
 #include "core/thread_pool.h"
 
-#include <exception>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MOE_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define MOE_CPU_RELAX() asm volatile("yield")
+#else
+#define MOE_CPU_RELAX() ((void)0)
+#endif
 
 namespace moe {
+
+namespace {
+// How long an idle worker spins before sleeping: longer than the serial gaps between the loops of one token,
+// short enough not to burn a core for long once generation stops.
+constexpr auto kSpinTime = std::chrono::milliseconds(2);
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
@@ -14,80 +29,102 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
-  cv_start_.notify_all();
+  cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
+void ThreadPool::record_error() {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!error_) error_ = std::current_exception();
+}
+
+void ThreadPool::run_tasks(int tid) {
+  try {
+    if (once_per_thread_) {
+      call_(ctx_, tid, tid);
+      return;
+    }
+    for (;;) {
+      const int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (t >= n_tasks_) break;
+      call_(ctx_, t, tid);
+    }
+  } catch (...) {
+    record_error();
+    next_task_.store(n_tasks_, std::memory_order_relaxed);  // the others stop taking tasks
+  }
+}
+
 void ThreadPool::worker(int id) {
-  uint64_t seen = 0;
-  for (;;) {
-    const std::function<void(int)>* body;
-    {
+  uint64_t seen = 0;  // sequence number of the last loop this worker joined or skipped
+  auto start = std::chrono::steady_clock::now();
+  for (int spins = 0;; ++spins) {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    if ((s >> 32) != seen) {
+      if (!(s & kOpen)) {  // closed before we got here: nothing to do
+        seen = s >> 32;
+        continue;
+      }
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
+      seen = s >> 32;
+      run_tasks(id);
+      if (once_per_thread_) ran_.fetch_add(1, std::memory_order_release);
+      state_.fetch_sub(1, std::memory_order_release);
+      spins = 0;
+      start = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (stop_.load(std::memory_order_relaxed)) return;
+    MOE_CPU_RELAX();
+    if ((spins & 1023) == 1023 && std::chrono::steady_clock::now() - start > kSpinTime) {
+      // Sleep. sleeping_ is raised before the last look at state_, and dispatch() opens a loop before it reads
+      // sleeping_ (both sequentially consistent), so a wake-up cannot be missed.
       std::unique_lock<std::mutex> lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      body = body_;
-    }
-    std::exception_ptr err;
-    try {
-      (*body)(id);
-    } catch (...) {
-      err = std::current_exception();
-    }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (err && !worker_error_) worker_error_ = err;
-      if (--pending_ == 0) cv_done_.notify_one();
+      sleeping_.fetch_add(1);
+      cv_.wait(lk, [&] { return stop_.load() || (state_.load() >> 32) != seen; });
+      sleeping_.fetch_sub(1);
+      if (stop_.load()) return;
+      start = std::chrono::steady_clock::now();
     }
   }
 }
 
-void ThreadPool::dispatch(const std::function<void(int)>& body) {
-  if (workers_.empty()) {
-    body(0);
-    return;
+void ThreadPool::dispatch(int64_t n_tasks, Call call, void* ctx, bool once_per_thread) {
+  call_ = call;
+  ctx_ = ctx;
+  n_tasks_ = n_tasks;
+  once_per_thread_ = once_per_thread;
+  next_task_.store(0, std::memory_order_relaxed);
+  ran_.store(0, std::memory_order_relaxed);
+  const uint64_t seq = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+  state_.store(seq << 32 | kOpen);  // seq_cst: publishes the loop, ordered before the read of sleeping_
+  if (sleeping_.load() > 0) {
+    std::lock_guard<std::mutex> lk(mu_);
+    cv_.notify_all();
   }
+  run_tasks(0);
+  if (once_per_thread) {
+    // Every thread must run fn once: wait for all workers before closing the loop.
+    const int all = static_cast<int>(workers_.size());
+    for (int spins = 0; ran_.load(std::memory_order_acquire) < all; ++spins) {
+      MOE_CPU_RELAX();
+      if ((spins & 4095) == 4095) std::this_thread::yield();
+    }
+  }
+  state_.fetch_and(~kOpen, std::memory_order_acq_rel);  // no more joins
+  for (int spins = 0; state_.load(std::memory_order_acquire) & kActiveMask; ++spins) {
+    MOE_CPU_RELAX();
+    if ((spins & 4095) == 4095) std::this_thread::yield();  // a worker may have been descheduled
+  }
+  std::exception_ptr err;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    body_ = &body;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    err = error_;
+    error_ = nullptr;
   }
-  cv_start_.notify_all();
-  std::exception_ptr err;
-  try {
-    body(0);
-  } catch (...) {
-    err = std::current_exception();
-  }
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_done_.wait(lk, [&] { return pending_ == 0; });
-  body_ = nullptr;
-  if (!err && worker_error_) err = worker_error_;
-  worker_error_ = nullptr;
   if (err) std::rethrow_exception(err);
 }
-
-void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t, int)>& fn) {
-  if (n_tasks <= 0) return;
-  if (n_tasks == 1 || workers_.empty()) {
-    for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
-    return;
-  }
-  next_task_.store(0, std::memory_order_relaxed);
-  std::function<void(int)> body = [&](int tid) {
-    for (;;) {
-      int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
-      if (t >= n_tasks) break;
-      fn(t, tid);
-    }
-  };
-  dispatch(body);
-}
-
-void ThreadPool::run_on_all(const std::function<void(int)>& fn) { dispatch(fn); }
 
 }  // namespace moe

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -37,11 +38,51 @@ struct KernelSet {
   // scratch holds n_kv floats.
   void (*attention)(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t n_kv,
                     int64_t head_dim, float scale, float* scratch, float* out);
+
+  // Weights repacked at load time (kernels/packed.h; types with packable(wt)). Activations for them: n rows of k
+  // floats (stride ldx) into packed_act_bytes(wt, k)-byte rows at out_stride, the same numbers quantize_rows
+  // gives for vec_dot_type(wt).
+  void (*quantize_rows_packed)(DType wt, const float* x, int64_t ldx, int64_t n, int64_t k, uint8_t* out,
+                               size_t out_stride);
+  // As gemm, for a packed W: rows [r0, r1) with r0 a multiple of kPackRows; X in packed activation rows.
+  void (*gemm_packed)(DType wt, const uint8_t* w, int64_t r0, int64_t r1, int64_t k, const uint8_t* x,
+                      size_t x_stride, int64_t n, float* y, int64_t ldy);
+
+  // Rotary embedding of n_head heads of head_dim floats (x[h * head_dim + i]), the first n_rot dims of each.
+  // cs: cos[n_rot / 2] then sin[n_rot / 2] for this position. neox: pairs (i, i + n_rot/2), else (2i, 2i+1).
+  void (*rope)(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox);
+
+  // Causal attention of nq consecutive query positions of one head over one KV head whose keys are stored
+  // transposed in blocks of 16 positions, so that scores for 16 positions come from plain FMAs over one
+  // contiguous 64*head_dim-byte block. Query i (head_dim floats at q + i * q_stride) attends to positions
+  // [0, n_kv0 + i]: out_i = sum_j softmax_j(scale * q_i·k_j) v_j, with
+  //   k_j[d] at kt[(j / 16) * 16 * head_dim + d * 16 + j % 16]  (the block holding the last position is read whole)
+  //   v_j at v + j * v_stride, out_i at out + i * out_stride.
+  // scratch holds nq * round_up(n_kv0 + nq, 16) floats.
+  void (*attention_kt)(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                       int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out,
+                       int64_t out_stride);
 };
+
+constexpr int64_t kKeyBlock = 16;  // positions per transposed key block (attention_kt)
 
 const KernelSet& reference_kernels();
 const KernelSet& simd_kernels();
 // The set named "ref" or "simd"; throws UsageError otherwise.
 const KernelSet& kernels_by_name(const char* name);
+
+// The SIMD table dispatches at run time to the best compiled Highway target the CPU supports. For tests and
+// benchmarks: the compiled targets this CPU can run (best first), the one in use, and forcing one
+// (0 restores automatic choice). Not thread-safe: call while no kernel runs.
+struct SimdTarget {
+  int64_t id;
+  const char* name;
+};
+std::vector<SimdTarget> simd_targets();
+const char* simd_target_name();
+void simd_force_target(int64_t id);
+
+// Sum of n 64-bit words, read with the widest vectors: a streaming read for memory-bandwidth measurement.
+uint64_t simd_stream_sum(const uint64_t* p, size_t n);
 
 }  // namespace moe

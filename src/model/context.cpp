@@ -7,20 +7,60 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "ops/matmul.h"
+#include "ops/packed_weights.h"
 
 namespace moe {
 
 namespace {
 
+constexpr int64_t kQueryBlock = 16;  // queries per attention task (prompt batches)
+
 size_t max_act_bytes(int64_t k) {
-  // The largest dot-format row of k elements (F32 activations for F32 weights).
+  // The largest activation row of k elements in any format (F32 activations for F32 weights).
   return row_bytes(DType::F32, k);
+}
+
+// Packed copies of every matrix the forward pass multiplies with (types without a packed layout are skipped).
+std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool) {
+  auto p = std::make_shared<PackedWeights>();
+  for (const LayerWeights& lw : m.layers) {
+    for (const Mat* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.gate_shexp,
+                         &lw.up_shexp, &lw.down_shexp, &lw.moe.router})
+      p->add(*w);
+    for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
+  }
+  p->add(m.output);
+  p->build(pool);
+  return p;
+}
+
+std::shared_ptr<const PackedWeights> packed_for(const Model& m, ThreadPool& pool, const ContextParams& p) {
+  if (p.packed) return p.packed;
+  // The reference kernels are the oracle for the file layouts; repacking only pays with the SIMD ones.
+  if (!p.repack || (p.kernels && p.kernels == &reference_kernels())) return nullptr;
+  return build_packed(m, pool);
+}
+
+// Activation rows for weight format f from n float rows of k: the floats themselves for F32 weights, else
+// converted into buf. Returns the rows and sets their stride.
+const uint8_t* acts_for(const Exec& ex, const ActFormat& f, const float* x, int64_t n, int64_t k, uint8_t* buf,
+                        size_t* stride) {
+  if (acts_are_floats(f)) {
+    *stride = sizeof(float) * static_cast<size_t>(k);
+    return reinterpret_cast<const uint8_t*>(x);
+  }
+  *stride = act_bytes(f, k);
+  convert_acts(ex, f, x, k, n, k, buf, *stride);
+  return buf;
 }
 
 }  // namespace
 
 Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
-    : model_(model), pool_(pool), ex_{p.kernels ? *p.kernels : simd_kernels(), pool} {
+    : model_(model),
+      pool_(pool),
+      packed_(packed_for(model, pool, p)),
+      ex_{p.kernels ? *p.kernels : simd_kernels(), pool, packed_.get()} {
   const ModelConfig& c = model.config();
   n_ctx_ = p.n_ctx > 0 ? p.n_ctx : std::min(4096, c.n_ctx_train);
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
@@ -28,7 +68,8 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   const size_t B = static_cast<size_t>(n_batch_);
   const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
   const size_t kv_dim = static_cast<size_t>(c.n_head_kv) * c.head_dim;
-  k_cache_.assign(static_cast<size_t>(c.n_layer), std::vector<float>(static_cast<size_t>(n_ctx_) * kv_dim));
+  const size_t ctx_padded = static_cast<size_t>((n_ctx_ + kKeyBlock - 1) / kKeyBlock * kKeyBlock);
+  k_cache_.assign(static_cast<size_t>(c.n_layer), std::vector<float>(ctx_padded * kv_dim));
   v_cache_.assign(static_cast<size_t>(c.n_layer), std::vector<float>(static_cast<size_t>(n_ctx_) * kv_dim));
   x_.assign(B * c.n_embd, 0.f);
   xn_.assign(B * c.n_embd, 0.f);
@@ -40,7 +81,7 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   shexp_.assign(B * c.n_embd, 0.f);
   shexp_gate_.assign(B, 0.f);
   rope_cs_.assign(B * c.n_rot, 0.f);
-  att_scratch_.assign(static_cast<size_t>(pool.size()) * n_ctx_, 0.f);
+  att_scratch_.assign(static_cast<size_t>(pool.size()) * kQueryBlock * ctx_padded, 0.f);
   const size_t act = std::max(max_act_bytes(c.n_embd), max_act_bytes(static_cast<int64_t>(q_dim)));
   act_q_.assign(B * act + 64, 0);
   act_q2_.assign(B * act + 64, 0);
@@ -114,25 +155,13 @@ void Context::rope_cache(int n) {
   const float* ff = model_.rope_freqs.present() ? model_.rope_freqs.data : nullptr;
   for (int t = 0; t < n; ++t) {
     float theta = static_cast<float>(n_past_ + t);
-    float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;
+    float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;  // cos[half] then sin[half]
     for (int i = 0; i < half; ++i) {
       const float th = c.rope_freq_scale * (theta / (ff ? ff[i] : 1.0f));
-      cs[2 * i] = std::cos(th);
-      cs[2 * i + 1] = std::sin(th);
+      cs[i] = std::cos(th);
+      cs[half + i] = std::sin(th);
       theta *= theta_scale;
     }
-  }
-}
-
-static void apply_rope(RopeType type, float* x, int n_rot, const float* cs) {
-  const int half = n_rot / 2;
-  for (int i = 0; i < half; ++i) {
-    const float c = cs[2 * i], s = cs[2 * i + 1];
-    float* a = type == RopeType::Norm ? x + 2 * i : x + i;
-    float* b = type == RopeType::Norm ? x + 2 * i + 1 : x + i + half;
-    const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x0 * s + x1 * c;
   }
 }
 
@@ -142,23 +171,29 @@ void Context::attention_block(int il, int n) {
   const int64_t E = c.n_embd, hd = c.head_dim;
   const int64_t q_dim = static_cast<int64_t>(c.n_head) * hd, kv_dim = static_cast<int64_t>(c.n_head_kv) * hd;
 
-  for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.attn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  {
+    OpTimer timer(ex_.times, OpTimes::kNorm);
+    for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.attn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  }
 
-  // q, k, v projections; activations converted once per dot format.
-  const size_t qb = act_row_bytes(lw.wq.type, E);
-  quantize_acts(ex_, lw.wq.type, xn_.data(), E, n, E, act_q_.data(), qb);
-  matmul_q(ex_, lw.wq, act_q_.data(), qb, n, q_.data(), q_dim);
-  auto project = [&](const Mat& w, float* y, int64_t ldy) {
-    if (vec_dot_type(w.type) == vec_dot_type(lw.wq.type)) {
-      matmul_q(ex_, w, act_q_.data(), qb, n, y, ldy);
+  // q, k, v projections in one parallel loop when they share an activation format (the usual case).
+  OpTimer qkv_timer(ex_.times, OpTimes::kQkv);  // then the following steps, each under its own op
+  const WeightRef wq = weight_ref(ex_, lw.wq), wk = weight_ref(ex_, lw.wk), wv = weight_ref(ex_, lw.wv);
+  const ActFormat qf = act_format(wq);
+  size_t qb = 0;
+  const uint8_t* xq = acts_for(ex_, qf, xn_.data(), n, E, act_q_.data(), &qb);
+  MatmulJob jobs[3] = {{&wq, q_.data(), q_dim}};
+  int n_jobs = 1;
+  for (auto [w, y] : {std::pair{&wk, k_.data()}, std::pair{&wv, v_.data()}}) {
+    if (act_format(*w) == qf) {
+      jobs[n_jobs++] = {w, y, kv_dim};
     } else {
-      const size_t b = act_row_bytes(w.type, E);
-      quantize_acts(ex_, w.type, xn_.data(), E, n, E, act_q2_.data(), b);
-      matmul_q(ex_, w, act_q2_.data(), b, n, y, ldy);
+      size_t b = 0;
+      const uint8_t* x2 = acts_for(ex_, act_format(*w), xn_.data(), n, E, act_q2_.data(), &b);
+      matmul(ex_, *w, x2, b, n, y, kv_dim);
     }
-  };
-  project(lw.wk, k_.data(), kv_dim);
-  project(lw.wv, v_.data(), kv_dim);
+  }
+  matmul_many(ex_, jobs, n_jobs, xq, qb, n);
   auto add_bias = [&](const Vec& b, float* y, int64_t dim) {
     if (!b.present()) return;
     for (int t = 0; t < n; ++t)
@@ -176,7 +211,61 @@ void Context::attention_block(int il, int n) {
     clamp(v_.data(), static_cast<size_t>(n) * kv_dim);
   }
 
-  // q/k RMSNorm, then RoPE.
+  qkv_timer.next(OpTimes::kNorm);
+  qk_norm_rope(il, n);
+  qkv_timer.next(OpTimes::kAttention);
+
+  // Append to the cache, then attend causally: tasks of up to kQueryBlock consecutive queries of one head share
+  // every cache load.
+  float* kc = k_cache_[static_cast<size_t>(il)].data();
+  float* vc = v_cache_[static_cast<size_t>(il)].data();
+  const int64_t ctx_blocks = (n_ctx_ + kKeyBlock - 1) / kKeyBlock;
+  for (int t = 0; t < n; ++t) {
+    const int64_t p = n_past_ + t;
+    for (int h = 0; h < c.n_head_kv; ++h) {
+      const float* kt = k_.data() + t * kv_dim + h * hd;
+      float* kb = kc + (h * ctx_blocks + p / kKeyBlock) * kKeyBlock * hd + p % kKeyBlock;
+      for (int64_t d = 0; d < hd; ++d) kb[d * kKeyBlock] = kt[d];
+      std::memcpy(vc + (h * n_ctx_ + p) * hd, v_.data() + t * kv_dim + h * hd, sizeof(float) * static_cast<size_t>(hd));
+    }
+  }
+  const float scale = c.attn_scale != 0.f ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  const int group = c.n_head / c.n_head_kv;
+  const int64_t n_blocks = (n + kQueryBlock - 1) / kQueryBlock;
+  auto attend = [&](int64_t task, int tid) {
+    const int64_t blk = n_blocks - 1 - task / c.n_head;  // longest (latest) query blocks first
+    const int h = static_cast<int>(task % c.n_head), kvh = h / group;
+    const int64_t t0 = blk * kQueryBlock, nq = std::min<int64_t>(kQueryBlock, n - t0);
+    ex_.k.attention_kt(q_.data() + t0 * q_dim + h * hd, q_dim, nq, kc + kvh * ctx_blocks * kKeyBlock * hd,
+                       vc + kvh * n_ctx_ * hd, hd, n_past_ + t0, hd, scale,
+                       att_scratch_.data() + static_cast<size_t>(tid) * kQueryBlock * ctx_blocks * kKeyBlock,
+                       attn_.data() + t0 * q_dim + h * hd, q_dim);
+  };
+  // Short contexts make this a few microseconds of work: then the calling thread does it alone.
+  const int64_t n_tasks = n_blocks * c.n_head;
+  if (static_cast<int64_t>(n) * c.n_head * (n_past_ + n) * hd < (int64_t{1} << 16)) {
+    for (int64_t task = 0; task < n_tasks; ++task) attend(task, 0);
+  } else {
+    pool_.parallel_for(n_tasks, attend);
+  }
+
+  qkv_timer.next(OpTimes::kWo);
+  const WeightRef wo = weight_ref(ex_, lw.wo);
+  size_t ob = 0;
+  const uint8_t* xa = acts_for(ex_, act_format(wo), attn_.data(), n, q_dim, act_q_.data(), &ob);
+  matmul(ex_, wo, xa, ob, n, out_.data(), E);
+  qkv_timer.next(OpTimes::kNorm);
+  for (int t = 0; t < n; ++t)
+    for (int64_t i = 0; i < E; ++i) x_[t * E + i] += out_[t * E + i] + (lw.bo.present() ? lw.bo.data[i] : 0.f);
+}
+
+// q/k RMSNorm, then RoPE, for the batch's n tokens.
+void Context::qk_norm_rope(int il, int n) {
+  const ModelConfig& c = config();
+  const LayerWeights& lw = model_.layers[static_cast<size_t>(il)];
+  const int64_t hd = c.head_dim;
+  const int64_t q_dim = static_cast<int64_t>(c.n_head) * hd, kv_dim = static_cast<int64_t>(c.n_head_kv) * hd;
+  const bool neox = c.rope_type == RopeType::Neox;
   for (int t = 0; t < n; ++t) {
     float* qt = q_.data() + t * q_dim;
     float* kt = k_.data() + t * kv_dim;
@@ -188,40 +277,23 @@ void Context::attention_block(int il, int n) {
       ex_.k.rms_norm(kt, lw.k_norm.data, c.rms_eps, kv_dim, kt);
     }
     const float* cs = rope_cs_.data() + static_cast<size_t>(t) * c.n_rot;
-    for (int h = 0; h < c.n_head; ++h) apply_rope(c.rope_type, qt + h * hd, c.n_rot, cs);
-    for (int h = 0; h < c.n_head_kv; ++h) apply_rope(c.rope_type, kt + h * hd, c.n_rot, cs);
+    ex_.k.rope(qt, c.n_head, hd, c.n_rot, cs, neox);
+    ex_.k.rope(kt, c.n_head_kv, hd, c.n_rot, cs, neox);
   }
-
-  // Append to the cache, then attend causally.
-  float* kc = k_cache_[static_cast<size_t>(il)].data();
-  float* vc = v_cache_[static_cast<size_t>(il)].data();
-  std::memcpy(kc + static_cast<size_t>(n_past_) * kv_dim, k_.data(), sizeof(float) * static_cast<size_t>(n * kv_dim));
-  std::memcpy(vc + static_cast<size_t>(n_past_) * kv_dim, v_.data(), sizeof(float) * static_cast<size_t>(n * kv_dim));
-  const float scale = c.attn_scale != 0.f ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
-  const int group = c.n_head / c.n_head_kv;
-  pool_.parallel_for(static_cast<int64_t>(n) * c.n_head, [&](int64_t task, int tid) {
-    const int t = static_cast<int>(task / c.n_head), h = static_cast<int>(task % c.n_head);
-    const int kvh = h / group;
-    ex_.k.attention(q_.data() + t * q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, kv_dim, n_past_ + t + 1, hd, scale,
-                    att_scratch_.data() + static_cast<size_t>(tid) * n_ctx_, attn_.data() + t * q_dim + h * hd);
-  });
-
-  const size_t ob = act_row_bytes(lw.wo.type, q_dim);
-  quantize_acts(ex_, lw.wo.type, attn_.data(), q_dim, n, q_dim, act_q_.data(), ob);
-  matmul_q(ex_, lw.wo, act_q_.data(), ob, n, out_.data(), E);
-  for (int t = 0; t < n; ++t)
-    for (int64_t i = 0; i < E; ++i) x_[t * E + i] += out_[t * E + i] + (lw.bo.present() ? lw.bo.data[i] : 0.f);
 }
 
 void Context::ffn_block(int il, int n) {
   const ModelConfig& c = config();
   const LayerWeights& lw = model_.layers[static_cast<size_t>(il)];
   const int64_t E = c.n_embd;
-  for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.ffn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  {
+    OpTimer timer(ex_.times, OpTimes::kNorm);
+    for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.ffn_norm.data, c.rms_eps, E, xn_.data() + t * E);
+  }
 
   if (c.layer_is_moe[static_cast<size_t>(il)]) {
     moe_ffn_forward(ex_, lw.moe, c.router, c.n_expert_used, routing_, il, xn_.data(), n, static_cast<int>(E),
-                    out_.data(), moe_scratch_, observer_);
+                    out_.data(), moe_scratch_, observer_);  // times its own phases
     for (int t = 0; t < n; ++t) {
       int used = 0;
       for (int j = 0; j < moe_scratch_.n_used[t]; ++j) used += moe_scratch_.ids[t * moe_scratch_.slot_stride + j] < c.n_expert;
@@ -229,15 +301,18 @@ void Context::ffn_block(int il, int n) {
     }
     routed_tokens_ += n;
   } else {
+    OpTimer timer(ex_.times, OpTimes::kGateUp);
     ffn_forward(ex_, lw.ffn_gate, lw.ffn_up, lw.ffn_down, xn_.data(), n, out_.data(), ffn_scratch_.data());
   }
 
+  OpTimer timer(ex_.times, OpTimes::kGateUp);
   if (lw.gate_shexp.present()) {
     ffn_forward(ex_, lw.gate_shexp, lw.up_shexp, lw.down_shexp, xn_.data(), n, shexp_.data(), ffn_scratch_.data());
     if (lw.shexp_gate.present()) {
-      const size_t gb = act_row_bytes(lw.shexp_gate.type, E);
-      quantize_acts(ex_, lw.shexp_gate.type, xn_.data(), E, n, E, act_q_.data(), gb);
-      matmul_q(ex_, lw.shexp_gate, act_q_.data(), gb, n, shexp_gate_.data(), 1);
+      const WeightRef sg = weight_ref(ex_, lw.shexp_gate);
+      size_t gb = 0;
+      const uint8_t* xg = acts_for(ex_, act_format(sg), xn_.data(), n, E, act_q_.data(), &gb);
+      matmul(ex_, sg, xg, gb, n, shexp_gate_.data(), 1);
     }
     for (int t = 0; t < n; ++t) {
       // llama.cpp computes the sigmoid as silu(g)/g; the plain form agrees to float rounding.
@@ -245,6 +320,7 @@ void Context::ffn_block(int il, int n) {
       for (int64_t i = 0; i < E; ++i) out_[t * E + i] += shexp_[t * E + i] * g;
     }
   }
+  timer.next(OpTimes::kNorm);
   for (size_t i = 0; i < static_cast<size_t>(n) * E; ++i) x_[i] += out_[i];
 }
 
@@ -264,14 +340,15 @@ void Context::decode_batch(const int32_t* tokens, int n, float* logits, bool all
   n_past_ += n;
   if (!logits) return;
   // Output head on the rows the caller wants.
+  OpTimer timer(ex_.times, OpTimes::kOutput);
   const int first = all_logits ? 0 : n - 1;
   const int rows = n - first;
   for (int t = first; t < n; ++t)
     ex_.k.rms_norm(x_.data() + t * E, model_.output_norm.data, c.rms_eps, E, xn_.data() + (t - first) * E);
-  const Mat& out = model_.output;
-  const size_t ob = act_row_bytes(out.type, E);
-  quantize_acts(ex_, out.type, xn_.data(), E, rows, E, act_q_.data(), ob);
-  matmul_q(ex_, out, act_q_.data(), ob, rows, logits, c.n_vocab);
+  const WeightRef out = weight_ref(ex_, model_.output);
+  size_t ob = 0;
+  const uint8_t* xo = acts_for(ex_, act_format(out), xn_.data(), rows, E, act_q_.data(), &ob);
+  matmul(ex_, out, xo, ob, rows, logits, c.n_vocab);
 }
 
 }  // namespace moe

@@ -2,6 +2,7 @@
 // routing controls and observers. Prompt batches and one-token decode run the same code.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -14,10 +15,17 @@
 
 namespace moe {
 
+class PackedWeights;
+
 struct ContextParams {
   int n_ctx = 0;                       // max positions (0: min(4096, trained context))
   int n_batch = 256;                   // max tokens per internal step; longer inputs are split
   const KernelSet* kernels = nullptr;  // null: SIMD kernels
+  // Repack the weights whose type has a row-interleaved layout (Q8_0, Q4_0, Q4_K, Q6_K) into a private copy
+  // for the GEMV/GEMM micro-kernels (costs that much memory; other types stay zero-copy in the mapped file).
+  bool repack = true;
+  // Packed weights built by another Context on the same Model (see Context::packed_weights()), to share.
+  std::shared_ptr<const PackedWeights> packed = nullptr;
 };
 
 class Context {
@@ -41,6 +49,12 @@ class Context {
   const RoutingControl& routing() const { return routing_; }
   void set_observer(RoutingObserver* obs) { observer_ = obs; }
 
+  // Accumulate wall time per kind of op into `times` (null: off, the default).
+  void set_op_times(OpTimes* times) { ex_.times = times; }
+
+  // The repacked weights in use (null when repacking is off), to share with further contexts on this model.
+  std::shared_ptr<const PackedWeights> packed_weights() const { return packed_; }
+
   // Average experts per token used by routed layers since the last reset (adaptive k reporting).
   double mean_experts_per_token() const;
   void reset_expert_stats();
@@ -50,16 +64,19 @@ class Context {
   void attention_block(int il, int n);
   void ffn_block(int il, int n);
   void rope_cache(int n);
+  void qk_norm_rope(int il, int n);
 
   const Model& model_;
   ThreadPool& pool_;
+  std::shared_ptr<const PackedWeights> packed_;
   Exec ex_;
   int n_ctx_ = 0, n_batch_ = 0, n_past_ = 0;
   RoutingControl routing_;
   RoutingObserver* observer_ = nullptr;
   int64_t routed_tokens_ = 0, routed_experts_ = 0;
 
-  // KV cache, per layer: [n_ctx][n_head_kv * head_dim] floats for K and for V.
+  // KV cache, per layer and KV head (floats): K in blocks of 16 positions, each [head_dim][16] (attention_kt's
+  // layout); V [n_ctx][head_dim].
   std::vector<std::vector<float>> k_cache_, v_cache_;
   // Scratch for one batch.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, out_, shexp_, rope_cs_, att_scratch_, shexp_gate_;

@@ -1,13 +1,40 @@
 #include "moe/moe_ffn.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "kernels/packed.h"
 #include "ops/matmul.h"
 
 namespace moe {
+
+namespace {
+
+// Room for one activation row of k elements for weight type wt, packed or not.
+size_t act_room(DType wt, int64_t k) {
+  return std::max(act_row_bytes(wt, k), packable(wt) ? packed_act_bytes(wt, k) : size_t{0});
+}
+
+// All experts of a stacked tensor as WeightRefs, with the packed copy looked up once.
+struct ExpertsRef {
+  const ExpertMats* m;
+  const uint8_t* packed;
+  size_t packed_stride;
+  ExpertsRef(const Exec& ex, const ExpertMats& mats) : m(&mats) {
+    const WeightRef e0 = expert_ref(ex, mats, 0);
+    packed = e0.packed;
+    packed_stride = packed ? packed_bytes(mats.type, mats.rows, mats.cols) : 0;
+  }
+  WeightRef operator[](int64_t e) const {
+    return {m->expert(e), packed ? packed + packed_stride * static_cast<size_t>(e) : nullptr};
+  }
+  ActFormat format() const { return act_format((*this)[0]); }
+};
+
+}  // namespace
 
 void MoeScratch::reserve(const ModelConfig& cfg, const MoeWeights& w, int tokens, int max_k) {
   max_tokens = tokens;
@@ -24,20 +51,52 @@ void MoeScratch::reserve(const ModelConfig& cfg, const MoeWeights& w, int tokens
   n_used.assign(T, 0);
   slot_row.assign(T * K, -1);
   plan.reserve(static_cast<int>(w.gate.n_expert), static_cast<int>(rows));
-  const size_t xb = std::max(act_row_bytes(w.gate.type, cfg.n_embd), act_row_bytes(w.router.type, cfg.n_embd));
+  const size_t xb = std::max({act_room(w.gate.type, cfg.n_embd), act_room(w.router.type, cfg.n_embd),
+                              act_room(w.up.type, cfg.n_embd)});
   xq.assign(T * xb, 0);
-  xg.assign(rows * act_row_bytes(w.gate.type, cfg.n_embd), 0);
-  if (vec_dot_type(w.up.type) != vec_dot_type(w.gate.type)) {
-    xq_up.assign(T * act_row_bytes(w.up.type, cfg.n_embd), 0);
-    xg_up.assign(rows * act_row_bytes(w.up.type, cfg.n_embd), 0);
+  xg.assign(rows * act_room(w.gate.type, cfg.n_embd), 0);
+  xq_up.clear();
+  xg_up.clear();
+  if (vec_dot_type(w.up.type) != vec_dot_type(w.gate.type) || packable(w.up.type) != packable(w.gate.type)) {
+    xq_up.assign(T * act_room(w.up.type, cfg.n_embd), 0);
+    xg_up.assign(rows * act_room(w.up.type, cfg.n_embd), 0);
   }
-  hq.assign(rows * act_row_bytes(w.down.type, static_cast<int64_t>(n_ff)), 0);
+  hq.assign(rows * act_room(w.down.type, static_cast<int64_t>(n_ff)), 0);
   gate_out.assign(rows * n_ff, 0.f);
   up_out.assign(rows * n_ff, 0.f);
   down_out.assign(rows * n_embd, 0.f);
-  const size_t n_tiles_max = static_cast<size_t>(w.gate.n_expert) * (std::max(n_ff, n_embd) / 16 + 1);
-  tiles.assign(2 * n_tiles_max, 0);
+  pending.assign(static_cast<size_t>(w.gate.n_expert), 0);
 }
+
+namespace {
+
+// Router logits for all tokens: [n_tokens][n_total].
+void router_logits(const Exec& ex, const MoeWeights& w, const float* xn, int n_tokens, int n_embd, MoeScratch& s) {
+  const WeightRef router = weight_ref(ex, w.router);
+  const ActFormat f = act_format(router);
+  const int n_total = static_cast<int>(w.router.rows);
+  if (acts_are_floats(f)) {
+    matmul(ex, router, reinterpret_cast<const uint8_t*>(xn), sizeof(float) * n_embd, n_tokens, s.logits.data(), n_total);
+    return;
+  }
+  const size_t rb = act_bytes(f, n_embd);
+  convert_acts(ex, f, xn, n_embd, n_tokens, n_embd, s.xq.data(), rb);
+  matmul(ex, router, s.xq.data(), rb, n_tokens, s.logits.data(), n_total);
+}
+
+// Activations of every token in `f`, gathered into expert order (row i = token plan.row_token[i]). With one
+// token every expert reads the token's row directly (returns the stride 0 case as a flag).
+bool gather_acts(const Exec& ex, const ActFormat& f, const float* xn, int n_tokens, int n_embd, const DispatchPlan& plan,
+                 uint8_t* xq, uint8_t* xg) {
+  const size_t b = act_bytes(f, n_embd);
+  convert_acts(ex, f, xn, n_embd, n_tokens, n_embd, xq, b);
+  if (n_tokens == 1) return false;
+  for (int r = 0; r < plan.n_rows; ++r)
+    std::memcpy(xg + static_cast<size_t>(r) * b, xq + static_cast<size_t>(plan.row_token[r]) * b, b);
+  return true;
+}
+
+}  // namespace
 
 void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec, int model_k,
                      const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
@@ -49,9 +108,9 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
   const int K = s.slot_stride;
 
   // 1. Router logits.
-  const size_t rb = act_row_bytes(w.router.type, n_embd);
-  quantize_acts(ex, w.router.type, xn, n_embd, n_tokens, n_embd, s.xq.data(), rb);
-  matmul_q(ex, w.router, s.xq.data(), rb, n_tokens, s.logits.data(), n_total);
+  OpTimer timer(ex.times, OpTimes::kRouter);
+  router_logits(ex, w, xn, n_tokens, n_embd, s);
+  timer.next(OpTimes::kRoute);
 
   // 2. Route every token.
   const float* bias = w.selection_bias.present() ? w.selection_bias.data : nullptr;
@@ -73,87 +132,86 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
   std::fill(s.slot_row.begin(), s.slot_row.begin() + static_cast<size_t>(n_tokens) * K, -1);
   for (int r = 0; r < plan.n_rows; ++r) s.slot_row[plan.row_slot[r]] = r;
 
-  // 4. Quantize each token once, gather its rows into expert order.
-  const size_t xb = act_row_bytes(w.gate.type, n_embd);
-  quantize_acts(ex, w.gate.type, xn, n_embd, n_tokens, n_embd, s.xq.data(), xb);
-  for (int r = 0; r < plan.n_rows; ++r)
-    std::memcpy(s.xg.data() + static_cast<size_t>(r) * xb, s.xq.data() + static_cast<size_t>(plan.row_token[r]) * xb, xb);
-  // The up projection may want another dot format (mixed-type files): then it gets its own gathered rows.
-  const bool up_own = vec_dot_type(w.up.type) != vec_dot_type(w.gate.type);
-  const size_t ub = up_own ? act_row_bytes(w.up.type, n_embd) : xb;
-  const uint8_t* xg_up = s.xg.data();
+  // 4. Quantize each token once, gather its rows into expert order. The up projection may want another
+  // activation format (mixed-type files): then it gets its own gathered rows.
+  const ExpertsRef gate(ex, w.gate), up(ex, w.up), down(ex, w.down);
+  const ActFormat gf = gate.format(), uf = up.format(), df = down.format();
+  const size_t xb = act_bytes(gf, n_embd);
+  const bool gathered = gather_acts(ex, gf, xn, n_tokens, n_embd, plan, s.xq.data(), s.xg.data());
+  const bool up_own = !(uf == gf);
+  const size_t ub = up_own ? act_bytes(uf, n_embd) : xb;
+  const uint8_t* x_gate = gathered ? s.xg.data() : s.xq.data();
+  const uint8_t* x_up = x_gate;
   if (up_own) {
-    quantize_acts(ex, w.up.type, xn, n_embd, n_tokens, n_embd, s.xq_up.data(), ub);
-    for (int r = 0; r < plan.n_rows; ++r)
-      std::memcpy(s.xg_up.data() + static_cast<size_t>(r) * ub, s.xq_up.data() + static_cast<size_t>(plan.row_token[r]) * ub, ub);
-    xg_up = s.xg_up.data();
+    if (s.xg_up.empty()) throw Error("moe_ffn_forward: scratch was reserved for other weight types");
+    x_up = gather_acts(ex, uf, xn, n_tokens, n_embd, plan, s.xq_up.data(), s.xg_up.data()) ? s.xg_up.data()
+                                                                                           : s.xq_up.data();
   }
 
-  // 5. gate and up projections, tiled over (expert, row block).
-  auto make_tiles = [&](int64_t rows) {
-    const int64_t blk = row_block(rows, ex.pool.size());
-    int n = 0;
-    for (int e : plan.active)
-      for (int64_t r0 = 0; r0 < rows; r0 += blk) {
-        s.tiles[2 * n] = e;
-        s.tiles[2 * n + 1] = static_cast<int32_t>(r0);
-        ++n;
-      }
-    return std::make_pair(n, blk);
-  };
-  auto [n_gu, blk_gu] = make_tiles(n_ff);
-  ex.pool.parallel_for(n_gu, [&, blk = blk_gu](int64_t tile, int) {
-    const int e = s.tiles[2 * tile];
-    const int64_t r0 = s.tiles[2 * tile + 1], r1 = std::min(n_ff, r0 + blk);
+  // 5. gate and up projections, tiled over (expert, row block); each tile applies SwiGLU to its columns, and
+  // the last tile of an expert converts the expert's hidden rows for the down projection.
+  timer.next(OpTimes::kGateUp);
+  const size_t hb = act_bytes(df, n_ff);
+  // Row blocks sized for ~8 tiles per thread over all active experts (not per expert: with one token, 8 experts
+  // x 16 small tiles each would pay the per-tile start-up 128 times per layer).
+  const int64_t n_active = static_cast<int64_t>(plan.active.size());
+  const int64_t blk_gu = std::min(n_ff, row_block(n_ff * std::max<int64_t>(n_active, 1), ex.pool.size()));
+  const int32_t tiles_per_expert = static_cast<int32_t>((n_ff + blk_gu - 1) / blk_gu);
+  for (int e : plan.active) s.pending[e] = tiles_per_expert;
+  const int64_t n_gu = static_cast<int64_t>(plan.active.size()) * tiles_per_expert;
+  ex.pool.parallel_for(n_gu, [&](int64_t tile, int) {
+    const int e = plan.active[static_cast<size_t>(tile / tiles_per_expert)];
+    const int64_t r0 = (tile % tiles_per_expert) * blk_gu, r1 = std::min(n_ff, r0 + blk_gu);
     const int row0 = plan.offset[e], n = plan.count[e];
-    const uint8_t* xe = s.xg.data() + static_cast<size_t>(row0) * xb;
-    matmul_q_rows(ex.k, w.gate.expert(e), r0, r1, xe, xb, n, s.gate_out.data() + static_cast<size_t>(row0) * n_ff, n_ff);
-    matmul_q_rows(ex.k, w.up.expert(e), r0, r1, xg_up + static_cast<size_t>(row0) * ub, ub, n,
-                  s.up_out.data() + static_cast<size_t>(row0) * n_ff, n_ff);
-  });
-
-  // 6. SwiGLU, then the hidden rows in the down projection's dot format.
-  const size_t hb = act_row_bytes(w.down.type, n_ff);
-  ex.pool.parallel_for(plan.n_rows, [&](int64_t r, int) {
-    float* g = s.gate_out.data() + static_cast<size_t>(r) * n_ff;
-    ex.k.swiglu(g, s.up_out.data() + static_cast<size_t>(r) * n_ff, n_ff, g);
-    ex.k.quantize_rows(vec_dot_type(w.down.type), g, n_ff, 1, n_ff, s.hq.data() + static_cast<size_t>(r) * hb, hb);
-  });
-
-  // 7. down projection, tiled over (expert, row block).
-  auto [n_dn, blk_dn] = make_tiles(n_embd);
-  ex.pool.parallel_for(n_dn, [&, blk = blk_dn](int64_t tile, int) {
-    const int e = s.tiles[2 * tile];
-    const int64_t r0 = s.tiles[2 * tile + 1], r1 = std::min<int64_t>(n_embd, r0 + blk);
-    const int row0 = plan.offset[e], n = plan.count[e];
-    matmul_q_rows(ex.k, w.down.expert(e), r0, r1, s.hq.data() + static_cast<size_t>(row0) * hb, hb, n,
-                  s.down_out.data() + static_cast<size_t>(row0) * n_embd, n_embd);
-  });
-
-  // 8. Weighted sum per token, in slot order (as llama.cpp adds them), so results do not depend on threads.
-  ex.pool.parallel_for(n_tokens, [&](int64_t t, int) {
-    float* yt = y + t * n_embd;
-    bool first = true;
-    for (int j = 0; j < s.n_used[t]; ++j) {
-      const int r = s.slot_row[t * K + j];
-      if (r < 0) continue;  // null expert: contributes nothing
-      const float wgt = s.weights[t * K + j];
-      const float* o = s.down_out.data() + static_cast<size_t>(r) * n_embd;
-      if (first) {
-        for (int i = 0; i < n_embd; ++i) yt[i] = o[i] * wgt;
-        first = false;
-      } else {
-        for (int i = 0; i < n_embd; ++i) yt[i] += o[i] * wgt;
-      }
+    const size_t xrow = gathered ? static_cast<size_t>(row0) : 0;
+    float* g = s.gate_out.data() + static_cast<size_t>(row0) * n_ff;
+    float* u = s.up_out.data() + static_cast<size_t>(row0) * n_ff;
+    matmul_rows(ex.k, gate[e], r0, r1, x_gate + xrow * xb, xb, n, g, n_ff);
+    matmul_rows(ex.k, up[e], r0, r1, x_up + xrow * ub, ub, n, u, n_ff);
+    for (int i = 0; i < n; ++i) ex.k.swiglu(g + i * n_ff + r0, u + i * n_ff + r0, r1 - r0, g + i * n_ff + r0);
+    if (std::atomic_ref<int32_t>(s.pending[e]).fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      uint8_t* h = s.hq.data() + static_cast<size_t>(row0) * hb;
+      if (df.packed) ex.k.quantize_rows_packed(df.wt, g, n_ff, n, n_ff, h, hb);
+      else ex.k.quantize_rows(vec_dot_type(df.wt), g, n_ff, n, n_ff, h, hb);
     }
-    if (first) std::memset(yt, 0, sizeof(float) * static_cast<size_t>(n_embd));
+  });
+
+  // 6. down projection, tiled over output row blocks across all active experts (each expert's weights are
+  // read once), then the weighted sum per token in slot order (as llama.cpp adds them) for the tile's rows,
+  // so results do not depend on the number of threads.
+  timer.next(OpTimes::kDown);
+  const int64_t blk_dn = row_block(n_embd, ex.pool.size());
+  ex.pool.parallel_for((n_embd + blk_dn - 1) / blk_dn, [&](int64_t tile, int) {
+    const int64_t r0 = tile * blk_dn, r1 = std::min<int64_t>(n_embd, r0 + blk_dn);
+    for (int e : plan.active) {
+      const int row0 = plan.offset[e];
+      matmul_rows(ex.k, down[e], r0, r1, s.hq.data() + static_cast<size_t>(row0) * hb, hb, plan.count[e],
+                  s.down_out.data() + static_cast<size_t>(row0) * n_embd, n_embd);
+    }
+    for (int t = 0; t < n_tokens; ++t) {
+      float* yt = y + static_cast<int64_t>(t) * n_embd;
+      bool first = true;
+      for (int j = 0; j < s.n_used[t]; ++j) {
+        const int r = s.slot_row[t * K + j];
+        if (r < 0) continue;  // null expert: contributes nothing
+        const float wgt = s.weights[t * K + j];
+        const float* o = s.down_out.data() + static_cast<size_t>(r) * n_embd;
+        if (first) {
+          for (int64_t i = r0; i < r1; ++i) yt[i] = o[i] * wgt;
+          first = false;
+        } else {
+          for (int64_t i = r0; i < r1; ++i) yt[i] += o[i] * wgt;
+        }
+      }
+      if (first) std::memset(yt + r0, 0, sizeof(float) * static_cast<size_t>(r1 - r0));
+    }
   });
 }
 
 size_t ffn_scratch_bytes(const Mat& gate, const Mat& down, int n_tokens) {
   const size_t T = static_cast<size_t>(n_tokens);
   // xq for gate, xq for up (if its format differs; sized as the larger of the two formats), gate and up
-  // outputs, the quantized hidden rows, and alignment slack.
+  // outputs, the quantized hidden rows, and alignment slack. F32 rows bound every activation format.
   const size_t xq = T * std::max(act_row_bytes(gate.type, gate.cols), row_bytes(DType::F32, gate.cols));
   return 2 * xq + 2 * T * static_cast<size_t>(gate.rows) * sizeof(float) +
          T * std::max(act_row_bytes(down.type, down.cols), row_bytes(DType::F32, down.cols)) + 256;
@@ -165,25 +223,27 @@ void ffn_forward(const Exec& ex, const Mat& gate, const Mat& up, const Mat& down
                  float* y, uint8_t* scratch) {
   const int64_t n_embd = gate.cols, n_ff = gate.rows;
   const size_t T = static_cast<size_t>(n_tokens);
-  const size_t xb = act_row_bytes(gate.type, n_embd), ub = act_row_bytes(up.type, n_embd);
-  const size_t hb = act_row_bytes(down.type, n_ff);
+  const WeightRef g = weight_ref(ex, gate), u = weight_ref(ex, up), d = weight_ref(ex, down);
+  const ActFormat gf = act_format(g), uf = act_format(u), df = act_format(d);
+  const size_t xb = act_bytes(gf, n_embd), ub = act_bytes(uf, n_embd), hb = act_bytes(df, n_ff);
   const size_t xq_room = T * std::max(act_row_bytes(gate.type, n_embd), row_bytes(DType::F32, n_embd));
   uint8_t* xq = align64(scratch);
   uint8_t* xq_up = xq + xq_room;
-  float* g = reinterpret_cast<float*>(align64(xq_up + xq_room));
-  float* u = g + T * n_ff;
-  uint8_t* hq = reinterpret_cast<uint8_t*>(u + T * n_ff);
-  quantize_acts(ex, gate.type, xn, n_embd, n_tokens, n_embd, xq, xb);
-  matmul_q(ex, gate, xq, xb, n_tokens, g, n_ff);
-  if (vec_dot_type(up.type) != vec_dot_type(gate.type)) {
-    quantize_acts(ex, up.type, xn, n_embd, n_tokens, n_embd, xq_up, ub);
-    matmul_q(ex, up, xq_up, ub, n_tokens, u, n_ff);
+  float* gb = reinterpret_cast<float*>(align64(xq_up + xq_room));
+  float* ubuf = gb + T * n_ff;
+  uint8_t* hq = reinterpret_cast<uint8_t*>(ubuf + T * n_ff);
+  convert_acts(ex, gf, xn, n_embd, n_tokens, n_embd, xq, xb);
+  if (uf == gf) {
+    const MatmulJob jobs[2] = {{&g, gb, n_ff}, {&u, ubuf, n_ff}};
+    matmul_many(ex, jobs, 2, xq, xb, n_tokens);
   } else {
-    matmul_q(ex, up, xq, xb, n_tokens, u, n_ff);
+    matmul(ex, g, xq, xb, n_tokens, gb, n_ff);
+    convert_acts(ex, uf, xn, n_embd, n_tokens, n_embd, xq_up, ub);
+    matmul(ex, u, xq_up, ub, n_tokens, ubuf, n_ff);
   }
-  for (int t = 0; t < n_tokens; ++t) ex.k.swiglu(g + t * n_ff, u + t * n_ff, n_ff, g + t * n_ff);
-  quantize_acts(ex, down.type, g, n_ff, n_tokens, n_ff, hq, hb);
-  matmul_q(ex, down, hq, hb, n_tokens, y, down.rows);
+  for (int t = 0; t < n_tokens; ++t) ex.k.swiglu(gb + t * n_ff, ubuf + t * n_ff, n_ff, gb + t * n_ff);
+  convert_acts(ex, df, gb, n_ff, n_tokens, n_ff, hq, hb);
+  matmul(ex, d, hq, hb, n_tokens, y, down.rows);
 }
 
 }  // namespace moe

@@ -49,7 +49,7 @@ struct MoeScratch {
   std::vector<uint8_t> xq, xg, hq;       // quantized activations: all tokens, gathered rows, hidden rows
   std::vector<uint8_t> xq_up, xg_up;     // only when up wants another dot format than gate
   std::vector<float> gate_out, up_out, down_out;
-  std::vector<int32_t> tiles;            // (expert, row start) pairs
+  std::vector<int32_t> pending;          // [n_expert] gate/up tiles not yet finished (atomic_ref counters)
   void reserve(const ModelConfig& cfg, const MoeWeights& w, int max_tokens, int max_k);
 };
 

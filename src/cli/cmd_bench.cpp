@@ -1,0 +1,208 @@
+// `moe bench`: prompt-processing and generation speed of a model, next to the machine's memory bandwidth
+// measured in the same run, so that generation can be reported as a percent of its bandwidth bound
+// (bytes of weights read per generated token / bandwidth).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/context.h"
+#include "model/model_info.h"
+#include "ops/packed_weights.h"
+
+namespace moe::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Summary {
+  double median = 0, min = 0, max = 0;
+};
+
+Summary summarize(std::vector<double> v) {
+  Summary s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.min = v.front();
+  s.max = v.back();
+  return s;
+}
+
+// Read bandwidth with every thread of the pool streaming its own part of a buffer far larger than the L3
+// cache; the best of `passes` full passes, in GB/s.
+class BandwidthProbe {
+ public:
+  BandwidthProbe(ThreadPool& pool, size_t bytes) : pool_(pool), words_(bytes / 8) {
+    buf_.reset(new uint64_t[words_]);
+    pool_.parallel_for(pool_.size(), [&](int64_t i, int) {  // first touch by the threads that will read it
+      const size_t per = words_ / pool_.size();
+      uint64_t* p = buf_.get() + i * per;
+      for (size_t w = 0; w < per; ++w) p[w] = w * 0x9E3779B97F4A7C15ULL;  // distinct pages (no zero-page tricks)
+    });
+  }
+  double measure(int passes) {
+    double best = 0;
+    const size_t per = words_ / pool_.size();
+    std::vector<uint64_t> sums(static_cast<size_t>(pool_.size()));
+    for (int p = 0; p < passes; ++p) {
+      const auto t0 = Clock::now();
+      pool_.run_on_all([&](int tid) { sums[static_cast<size_t>(tid)] = simd_stream_sum(buf_.get() + tid * per, per); });
+      const double s = seconds_since(t0);
+      best = std::max(best, static_cast<double>(per * pool_.size() * 8) / s / 1e9);
+    }
+    sink_ += sums[0];
+    return best;
+  }
+
+ private:
+  ThreadPool& pool_;
+  size_t words_;
+  std::unique_ptr<uint64_t[]> buf_;
+  uint64_t sink_ = 0;
+};
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  CLI::App app{"Benchmark prompt processing and generation, with the memory-bandwidth bound measured alongside",
+               "bench"};
+  std::string path, kernels = "simd";
+  int n_prompt = 64, n_gen = 32, threads = 0, reps = 5, bw_mib = 512;
+  bool json = false, no_repack = false, profile = false;
+  app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
+  app.add_option("-p,--n-prompt", n_prompt, "prompt tokens processed as one batch from an empty context")
+      ->check(CLI::PositiveNumber);
+  app.add_option("-n,--n-gen", n_gen, "one-token decodes timed after the prompt")->check(CLI::NonNegativeNumber);
+  app.add_option("-t,--threads", threads, "threads (0: all)");
+  app.add_option("-r,--repetitions", reps, "repetitions (median and min/max are reported)")->check(CLI::PositiveNumber);
+  app.add_option("--kernels", kernels, "kernel set: simd or ref")->check(CLI::IsMember({"simd", "ref"}));
+  app.add_flag("--no-repack", no_repack, "use every weight in its file layout (no load-time repacking)");
+  app.add_option("--bw-mib", bw_mib, "size of the bandwidth probe buffer in MiB")->check(CLI::Range(64, 65536));
+  app.add_flag("--json", json, "print one JSON object instead of text");
+  app.add_flag("--profile", profile, "also print where the time goes (wall time per kind of op)");
+  return run_command(app, argc, argv, [&] {
+    const auto t_load = Clock::now();
+    auto model = Model::load(resolve_model_path(path));
+    const ModelConfig& c = model->config();
+    const double load_s = seconds_since(t_load);
+    ThreadPool pool(resolve_threads(threads));
+    const KernelSet& ks = kernels_by_name(kernels.c_str());
+    const auto t_pack = Clock::now();
+    Context ctx(*model, pool,
+                {.n_ctx = n_prompt + n_gen + 1, .n_batch = n_prompt, .kernels = &ks, .repack = !no_repack});
+    const double pack_s = seconds_since(t_pack);
+    const ModelStats st = model_stats(*model);
+    BandwidthProbe probe(pool, static_cast<size_t>(bw_mib) << 20);
+
+    // Deterministic token ids (as llama-bench, the values do not matter for speed beyond routing).
+    uint64_t seed = 12345;
+    auto next_id = [&] {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      return static_cast<int32_t>((seed >> 33) % static_cast<uint64_t>(c.n_vocab));
+    };
+    std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+    for (auto& id : prompt) id = next_id();
+    std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+
+    OpTimes pp_times, tg_times;
+    double pp_seconds = 0, tg_seconds = 0;
+    auto run_once = [&](double* pp, double* tg) {
+      ctx.truncate(0);
+      if (profile) ctx.set_op_times(&pp_times);
+      auto t0 = Clock::now();
+      ctx.decode(prompt, logits.data(), false);
+      pp_seconds += seconds_since(t0);
+      *pp = n_prompt / seconds_since(t0);
+      if (profile) ctx.set_op_times(&tg_times);
+      t0 = Clock::now();
+      for (int i = 0; i < n_gen; ++i) {
+        const int32_t id = next_id();
+        ctx.decode(std::span<const int32_t>(&id, 1), logits.data(), false);
+      }
+      tg_seconds += seconds_since(t0);
+      *tg = n_gen > 0 ? n_gen / seconds_since(t0) : 0.0;
+      ctx.set_op_times(nullptr);
+    };
+    double pp, tg;
+    run_once(&pp, &tg);  // warm-up: page faults, caches, thread spin-up
+    pp_times = tg_times = OpTimes{};
+    pp_seconds = tg_seconds = 0;
+    std::vector<double> pps, tgs, bws;
+    for (int r = 0; r < reps; ++r) {
+      bws.push_back(probe.measure(3));
+      run_once(&pp, &tg);
+      pps.push_back(pp);
+      tgs.push_back(tg);
+    }
+    bws.push_back(probe.measure(3));
+    const Summary P = summarize(pps), G = summarize(tgs), B = summarize(bws);
+    const double bw = B.max;  // the best bandwidth seen: the most demanding bound
+    const double bound = bw * 1e9 / static_cast<double>(st.bytes_per_token);
+    const double pct = n_gen > 0 ? 100.0 * G.median / bound : 0.0;
+    // The same against the median bandwidth (the typical rather than the best moment of a shared machine).
+    const double bound_median = B.median * 1e9 / static_cast<double>(st.bytes_per_token);
+    const double pct_median = n_gen > 0 ? 100.0 * G.median / bound_median : 0.0;
+    const auto packed = ctx.packed_weights();
+    const std::string target = &ks == &simd_kernels() ? simd_target_name() : "scalar reference";
+
+    if (json) {
+      nlohmann::json j = {
+          {"model", model->file().path()}, {"arch", c.arch}, {"params", st.params_total},
+          {"threads", pool.size()}, {"kernels", ks.name}, {"simd_target", target},
+          {"repacked_bytes", packed ? packed->bytes() : 0}, {"n_prompt", n_prompt}, {"n_gen", n_gen},
+          {"repetitions", reps}, {"pp_tokens_per_s", P.median}, {"pp_min", P.min}, {"pp_max", P.max},
+          {"tg_tokens_per_s", G.median}, {"tg_min", G.min}, {"tg_max", G.max}, {"membw_gb_per_s", bw},
+          {"membw_median_gb_per_s", B.median}, {"bytes_per_token", st.bytes_per_token},
+          {"tg_bound_tokens_per_s", bound}, {"tg_percent_of_bound", pct},
+          {"tg_percent_of_median_bound", pct_median}, {"load_seconds", load_s},
+          {"repack_seconds", pack_s}};
+      std::printf("%s\n", j.dump().c_str());
+      return 0;
+    }
+    std::printf("model:      %s (%s, %s params, %s of weights read per generated token)\n",
+                model->file().path().c_str(), c.arch.c_str(), human_count(st.params_total).c_str(),
+                human_bytes(st.bytes_per_token).c_str());
+    std::printf("setup:      %d threads, %s kernels (%s), %s; load %.2f s, context + repack %.2f s\n", pool.size(),
+                ks.name, target.c_str(),
+                packed ? ("weights repacked: " + human_bytes(static_cast<double>(packed->bytes()))).c_str()
+                       : "file layout (no repacking)",
+                load_s, pack_s);
+    std::printf("memory:     %.1f GB/s read bandwidth (best; median %.1f, min %.1f) -> generation bound %.1f tokens/s\n",
+                bw, B.median, B.min, bound);
+    std::printf("pp%-4d      %8.2f tokens/s  (median of %d; min %.2f, max %.2f)\n", n_prompt, P.median, reps, P.min,
+                P.max);
+    if (n_gen > 0)
+      std::printf("tg%-4d      %8.2f tokens/s  (median of %d; min %.2f, max %.2f) = %.1f%% of the bandwidth bound"
+                  " (%.1f%% of the median-bandwidth bound)\n",
+                  n_gen, G.median, reps, G.min, G.max, pct, pct_median);
+    if (profile) {
+      std::printf("\nprofile (ms per token)        prompt   generation\n");
+      const double pn = static_cast<double>(reps) * n_prompt, gn = static_cast<double>(reps) * std::max(n_gen, 1);
+      double ps = 0, gs = 0;
+      for (int op = 0; op < OpTimes::kCount; ++op) {
+        std::printf("  %-26s %8.3f %10.3f\n", OpTimes::name(op), 1e3 * pp_times.seconds[op] / pn,
+                    1e3 * tg_times.seconds[op] / gn);
+        ps += pp_times.seconds[op];
+        gs += tg_times.seconds[op];
+      }
+      std::printf("  %-26s %8.3f %10.3f\n", "other", 1e3 * (pp_seconds - ps) / pn, 1e3 * (tg_seconds - gs) / gn);
+      std::printf("  %-26s %8.3f %10.3f\n", "total", 1e3 * pp_seconds / pn, 1e3 * tg_seconds / gn);
+    }
+    return 0;
+  });
+}
+
+}  // namespace moe::cli

@@ -1,0 +1,76 @@
+#include "ops/packed_weights.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <new>
+
+#include "core/error.h"
+#include "kernels/packed.h"
+
+namespace moe {
+
+PackedWeights::~PackedWeights() {
+  if (buf_) ::munmap(buf_, size_);
+}
+
+void PackedWeights::add(const Mat& m, int64_t min_rows) {
+  if (!m.present() || !packable(m.type) || m.rows < min_rows || find(m.data)) return;
+  entries_.push_back({m.data, m.type, m.rows, m.cols, 1, m.row_stride, 0, 0});
+}
+
+void PackedWeights::add(const ExpertMats& m, int64_t min_rows) {
+  if (!m.present() || !packable(m.type) || m.rows < min_rows || find(m.data)) return;
+  entries_.push_back({m.data, m.type, m.rows, m.cols, m.n_expert, m.row_stride, m.expert_stride, 0});
+}
+
+const uint8_t* PackedWeights::find(const uint8_t* data) const {
+  if (!buf_) {  // before build(): linear scan over the registrations (offsets are not final yet)
+    for (const Entry& e : entries_)
+      if (e.src == data) return data;
+    return nullptr;
+  }
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), data,
+                             [](const Entry& e, const uint8_t* p) { return e.src < p; });
+  return it != entries_.end() && it->src == data ? buf_ + it->offset : nullptr;
+}
+
+void PackedWeights::build(ThreadPool& pool) {
+  if (buf_) throw Error("PackedWeights::build called twice");
+  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.src < b.src; });
+  size_t total = 0;
+  for (Entry& e : entries_) {
+    e.offset = total;
+    total += packed_bytes(e.type, e.rows, e.cols) * static_cast<size_t>(e.n_mats);
+    total = (total + 4095) & ~size_t{4095};
+  }
+  if (total == 0) return;
+  // Anonymous memory: page-aligned, transparent huge pages where allowed (fewer TLB misses when streaming).
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw Error("repacking weights: cannot allocate " + std::to_string(total >> 20) + " MiB");
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, total, MADV_HUGEPAGE);
+#endif
+  buf_ = static_cast<uint8_t*>(p);
+  size_ = total;
+  // Tasks of up to 64 row groups of one matrix, spread over the pool.
+  struct Task {
+    const Entry* e;
+    int64_t mat, g0, g1;
+  };
+  std::vector<Task> tasks;
+  for (const Entry& e : entries_) {
+    const int64_t groups = (e.rows + kPackRows - 1) / kPackRows;
+    for (int64_t m = 0; m < e.n_mats; ++m)
+      for (int64_t g = 0; g < groups; g += 64) tasks.push_back({&e, m, g, std::min(groups, g + 64)});
+  }
+  pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i, int) {
+    const Task& t = tasks[static_cast<size_t>(i)];
+    const Entry& e = *t.e;
+    pack_groups(e.type, e.src + t.mat * e.src_mat_stride, e.src_row_stride, e.rows, e.cols, t.g0, t.g1,
+                buf_ + e.offset + static_cast<size_t>(t.mat) * packed_bytes(e.type, e.rows, e.cols));
+  });
+  ::mprotect(buf_, size_, PROT_READ);  // immutable from here on
+}
+
+}  // namespace moe

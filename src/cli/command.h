@@ -24,5 +24,6 @@ int cmd_run(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_convert_llama2c(int argc, char** argv);
+int cmd_train(int argc, char** argv);
 
 }  // namespace moe::cli

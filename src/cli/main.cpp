@@ -15,6 +15,7 @@ const Command kCommands[] = {
     {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
     {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
     {"convert-llama2c", moe::cli::cmd_convert_llama2c, "convert a llama2.c checkpoint and tokenizer to GGUF"},
+    {"train", moe::cli::cmd_train, "train a MoE model (qwen3moe GGUF) on text, resume it, or benchmark it"},
 };
 
 void print_usage(FILE* f) {

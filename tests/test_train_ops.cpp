@@ -213,6 +213,42 @@ TEST(TrainOps, AttentionForwardAndGradients) {
   expect_close("attention dv", dv.data(), gv, 1e-5);
 }
 
+TEST(TrainOps, AttentionLongSequenceInBlocks) {
+  // T = 150 spans three query/key blocks, the last one ragged. Gradients are checked along random directions
+  // (directional finite differences of the double reference), which costs a few forward passes.
+  ThreadPool pool(2);
+  OpsScratch s;
+  const int B = 1, T = 150, H = 2, Hkv = 1, hd = 8;
+  const int qd = H * hd, kvd = Hkv * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  s.reserve(2, 64, T);
+  auto q = randn(B * T * qd, 34), k = randn(B * T * kvd, 35), v = randn(B * T * kvd, 36), c = randn(B * T * qd, 37);
+  std::vector<float> P(B * H * T * T), out(B * T * qd), dq(q.size()), dk(k.size()), dv(v.size());
+  attention_fwd(pool, q.data(), k.data(), v.data(), B, T, H, Hkv, hd, scale, P.data(), out.data());
+  expect_close("attention T=150 out", out.data(), attention_ref(to_d(q), to_d(k), to_d(v), B, T, H, Hkv, hd, scale), 1e-6);
+  attention_bwd(pool, s, c.data(), q.data(), k.data(), v.data(), P.data(), B, T, H, Hkv, hd, scale, dq.data(), dk.data(),
+                dv.data());
+  const Vd cd = to_d(c);
+  auto L = [&](const Vd& qq, const Vd& kk, const Vd& vv) { return dot(cd, attention_ref(qq, kk, vv, B, T, H, Hkv, hd, scale)); };
+  for (int dir = 0; dir < 3; ++dir) {
+    const Vd uq = to_d(randn(q.size(), 100 + dir)), uk = to_d(randn(k.size(), 200 + dir)), uv = to_d(randn(v.size(), 300 + dir));
+    const double eps = 1e-6;
+    auto shifted = [&](const std::vector<float>& x, const Vd& u, double e) {
+      Vd y = to_d(x);
+      for (size_t i = 0; i < y.size(); ++i) y[i] += e * u[i];
+      return y;
+    };
+    const double num = (L(shifted(q, uq, eps), shifted(k, uk, eps), shifted(v, uv, eps)) -
+                        L(shifted(q, uq, -eps), shifted(k, uk, -eps), shifted(v, uv, -eps))) / (2 * eps);
+    double ana = 0;
+    for (size_t i = 0; i < q.size(); ++i) ana += dq[i] * uq[i];
+    for (size_t i = 0; i < k.size(); ++i) ana += dk[i] * uk[i];
+    for (size_t i = 0; i < v.size(); ++i) ana += dv[i] * uv[i];
+    std::printf("[fd] attention T=150 direction %d: analytic %.8f numeric %.8f\n", dir, ana, num);
+    EXPECT_NEAR(ana, num, 1e-5 * (1 + std::fabs(num)));
+  }
+}
+
 TEST(TrainOps, SwigluForwardAndGradients) {
   ThreadPool pool(2);
   const int n = 5000;  // threaded path

@@ -65,7 +65,9 @@ int cmd_train(int argc, char** argv) {
   int bench_steps = 5, bench_vocab = 4096;
   train::RoutingOptions r;  // explicit routing flags land here and override the preset
 
-  app.add_option("--train", cfg.train_files, "training text files (read in place)");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated flag: last wins
+  app.add_option("--train", cfg.train_files, "training text files (read in place)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--vocab", cfg.vocab, "vocabulary GGUF from `moe train-tokenizer` (default: bytes)");
   app.add_option("--out", run.out_dir, "output folder: checkpoint.bin, loss.svg, metrics.jsonl, model.gguf");
   app.add_option("-o,--output", run.export_path, "GGUF file to write at the end (default: OUT/model.gguf)");

@@ -16,19 +16,38 @@ namespace {
 constexpr char kMagic[8] = {'M', 'O', 'E', 'C', 'K', 'P', 'T', '1'};
 constexpr uint32_t kVersion = 1;
 
-// A fast 64-bit checksum over whole words (the tail byte-wise).
+// A fast 64-bit checksum over 8-byte words, streaming: the same value however the bytes are split into calls.
 struct Checksum {
   uint64_t h = 0x9E3779B97F4A7C15ull;
+  uint8_t pending[8] = {};
+  size_t n_pending = 0;
+  void word(uint64_t w) {
+    h = (h ^ w) * 0x100000001B3ull;
+    h ^= h >> 29;
+  }
   void add(const void* data, size_t n) {
     const auto* p = static_cast<const uint8_t*>(data);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      h = (h ^ w) * 0x100000001B3ull;
-      h ^= h >> 29;
+    while (n > 0 && n_pending > 0) {
+      pending[n_pending++] = *p++;
+      --n;
+      if (n_pending == 8) {
+        uint64_t w;
+        std::memcpy(&w, pending, 8);
+        word(w);
+        n_pending = 0;
+      }
     }
-    for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
+    for (; n >= 8; n -= 8, p += 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      word(w);
+    }
+    for (; n > 0; --n) pending[n_pending++] = *p++;
+  }
+  uint64_t value() const {
+    uint64_t w = 0;
+    std::memcpy(&w, pending, n_pending);
+    return (h ^ w ^ n_pending) * 0x100000001B3ull;
   }
 };
 
@@ -44,7 +63,7 @@ class Sink {
     put_u64(v.size());
     put(v.data(), v.size() * sizeof(float));
   }
-  uint64_t checksum() const { return sum_.h; }
+  uint64_t checksum() const { return sum_.value(); }
 
  private:
   AtomicFile& f_;
@@ -92,7 +111,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   sum.add(b.data(), size - 8);
   uint64_t stored;
   std::memcpy(&stored, b.data() + size - 8, 8);
-  if (stored != sum.h) throw bad("checkpoint is corrupt (checksum mismatch)");
+  if (stored != sum.value()) throw bad("checkpoint is corrupt (checksum mismatch)");
   size_t pos = 8;
   uint32_t version;
   std::memcpy(&version, b.data() + pos, 4);

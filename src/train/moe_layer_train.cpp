@@ -14,8 +14,8 @@ namespace moe::train {
 namespace {
 
 constexpr float kNormFloor = 6.103515625e-5f;  // the inference router's floor on the top-k weight sum
-constexpr int64_t kRowBlock = 128;             // token rows per expert tile
-constexpr int64_t kOutBlock = 64;              // weight-gradient rows per tile
+constexpr int64_t kRowBlock = 512;             // token rows per expert tile (large GEMMs run near peak)
+constexpr int64_t kOutBlock = 256;             // weight-gradient rows per tile
 constexpr int kMaxRouteParts = 256;            // routing is split into at most this many parts
 
 RouterSpec router_spec(const ModelShape& m) {

@@ -17,12 +17,14 @@ MOE_VEC_CLONES double sum_sq(const float* g, int64_t n) {
 }
 
 MOE_VEC_CLONES void adamw_span(float* p, const float* g, float* m, float* v, const uint8_t* decay, int64_t n,
-                               float lr, float wd, float b1, float b2, float eps, float step_size, float bc2_sqrt) {
+                               float lr, float wd, float b1, float b2, float eps, float step_size, float bc2_sqrt,
+                               float gs) {
   for (int64_t i = 0; i < n; ++i) {
     float pi = p[i];
     if (decay[i]) pi *= 1.0f - lr * wd;
-    const float mi = b1 * m[i] + (1.0f - b1) * g[i];
-    const float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    const float gi = gs == 1.0f ? g[i] : g[i] * gs;
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
     p[i] = pi - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
@@ -57,7 +59,7 @@ double AdamW::grad_norm(ThreadPool& pool, const float* grads) const {
 double AdamW::clip(ThreadPool& pool, float* grads, float max_norm) const {
   const double norm = grad_norm(pool, grads);
   if (max_norm > 0 && norm > max_norm) {
-    const float c = static_cast<float>(max_norm / (norm + 1e-6));
+    const float c = clip_factor(norm, max_norm);
     const int64_t n = static_cast<int64_t>(layout_.total());
     pool.parallel_for(pool.size(), [&](int64_t i, int) {
       int64_t b, e;
@@ -68,7 +70,7 @@ double AdamW::clip(ThreadPool& pool, float* grads, float max_norm) const {
   return norm;
 }
 
-void AdamW::step(ThreadPool& pool, float* params, const float* grads, float lr) {
+void AdamW::step(ThreadPool& pool, float* params, const float* grads, float lr, float grad_scale) {
   ++t;
   const double bc1 = 1.0 - std::pow(static_cast<double>(cfg_.beta1), static_cast<double>(t));
   const double bc2 = 1.0 - std::pow(static_cast<double>(cfg_.beta2), static_cast<double>(t));
@@ -79,7 +81,7 @@ void AdamW::step(ThreadPool& pool, float* params, const float* grads, float lr) 
     int64_t b, e;
     split_range(n, pool.size(), static_cast<int>(i), b, e);
     adamw_span(params + b, grads + b, m.data() + b, v.data() + b, decay_.data() + b, e - b, lr, cfg_.weight_decay,
-               cfg_.beta1, cfg_.beta2, cfg_.eps, step_size, bc2_sqrt);
+               cfg_.beta1, cfg_.beta2, cfg_.eps, step_size, bc2_sqrt, grad_scale);
   });
 }
 

@@ -18,9 +18,14 @@ class AdamW {
   double grad_norm(ThreadPool& pool, const float* grads) const;
   // Scales grads by clip / (norm + 1e-6) when norm > clip (torch.nn.utils.clip_grad_norm_). Returns the norm.
   double clip(ThreadPool& pool, float* grads, float max_norm) const;
+  // The factor clip() would scale by, for a fused step(..., grad_scale).
+  static float clip_factor(double norm, float max_norm) {
+    return max_norm > 0 && norm > max_norm ? static_cast<float>(max_norm / (norm + 1e-6)) : 1.0f;
+  }
   // One step at learning rate lr: t += 1, then for every tensor
   //   p *= 1 - lr * wd (decayed tensors only); m, v updated; p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-  void step(ThreadPool& pool, float* params, const float* grads, float lr);
+  // grad_scale multiplies every gradient first (a fused clip).
+  void step(ThreadPool& pool, float* params, const float* grads, float lr, float grad_scale = 1.0f);
 
   int64_t t = 0;         // steps taken
   std::vector<float> m;  // first moments, layout order

@@ -115,6 +115,14 @@ Trainer::Trainer(const TrainConfig& cfg, const Checkpoint* resume, const RunOpti
   if (opt_.out_dir.empty()) throw UsageError("give an output folder with --out DIR");
   fs::create_directories(opt_.out_dir);
   ckpt_path_ = (fs::path(opt_.out_dir) / "checkpoint.bin").string();
+  // A killed run can leave the temp file of an atomic write behind (never a torn destination): remove ours.
+  for (const auto& e : fs::directory_iterator(opt_.out_dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.find(".tmp.") != std::string::npos &&
+        (n.rfind("checkpoint.bin", 0) == 0 || n.rfind("loss.svg", 0) == 0 || n.rfind("model.gguf", 0) == 0 ||
+         n.rfind("tokens-", 0) == 0))
+      fs::remove(e.path());
+  }
   const std::string corename = blas_setup();
   pool_ = std::make_unique<ThreadPool>(resolve_threads(cfg_.threads));
   codec_ = cfg_.vocab.empty() ? make_byte_codec() : make_gguf_codec(cfg_.vocab);
@@ -188,8 +196,8 @@ void Trainer::step_once() {
     z += l.z / o.accum;
     step_load_.add(*model_, static_cast<double>(B) * T);
   }
-  last_norm_ = adam_->clip(*pool_, model_->grads.data(), o.clip);
-  adam_->step(*pool_, model_->params.data(), model_->grads.data(), lr);
+  last_norm_ = adam_->grad_norm(*pool_, model_->grads.data());
+  adam_->step(*pool_, model_->params.data(), model_->grads.data(), lr, AdamW::clip_factor(last_norm_, o.clip));
   if (cfg_.model.routing.bias_rate > 0)
     for (int il = 0; il < cfg_.model.n_layer; ++il)
       update_selection_bias(model_->sel_bias[static_cast<size_t>(il)], step_load_.load[static_cast<size_t>(il)],
@@ -409,8 +417,8 @@ double run_benchmark(const TrainConfig& cfg_in, int warmup, int steps, bool quie
       model.loss(targets.data(), 1.0f / static_cast<float>(n * cfg.optim.accum));
       model.backward(tokens.data(), 1.0f / static_cast<float>(cfg.optim.accum));
     }
-    adam.clip(pool, model.grads.data(), cfg.optim.clip);
-    adam.step(pool, model.params.data(), model.grads.data(), cfg.optim.lr_at(step));
+    const double norm = adam.grad_norm(pool, model.grads.data());
+    adam.step(pool, model.params.data(), model.grads.data(), cfg.optim.lr_at(step), AdamW::clip_factor(norm, cfg.optim.clip));
   };
   for (int i = 0; i < warmup; ++i) one_step(i);
   const auto t0 = Clock::now();

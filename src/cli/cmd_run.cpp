@@ -1,22 +1,52 @@
-// `moe run`: generate from a prompt, streaming to stdout; a timing summary goes to stderr.
+// `moe run`: generate from a prompt, streaming text to stdout; a timing summary goes to stderr.
 #include <cstdio>
+#include <optional>
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/routing_flags.h"
 #include "core/error.h"
+#include "experts/profiler.h"
+#include "experts/steering.h"
 #include "model/generate.h"
+#include "tokenizer/chat.h"
+#include "tokenizer/tokenizer.h"
 
 namespace moe::cli {
 
+namespace {
+
+// PreMoe task-adaptive retrieval: profile the prompt, pick the nearest stored task, keep its best experts.
+void restrict_experts_for_prompt(Context& ctx, const std::string& stats_path, int keep, const std::vector<int32_t>& prompt,
+                                 RoutingControl& ctl) {
+  const Model& model = ctx.model();
+  ExpertStatsFile stats = ExpertStatsFile::load(stats_path);
+  stats.check_model(model, stats_path);
+  TaskStats query;
+  ExpertProfiler prof(model.config(), query, stats.tcess_k, stats.tcess_r);
+  profile_tokens(ctx, prof, prompt, ctx.n_ctx(), -1);
+  ctx.truncate(0);
+  const TaskStats& task = nearest_task(stats, query);
+  if (keep <= 0) keep = std::max(model.config().n_expert_used, model.config().n_expert / 2);
+  restrict_to_task_experts(ctl, stats, task, keep);
+  std::fprintf(stderr, "experts: prompt matches task '%s'; keeping %d of %d experts per layer\n", task.name.c_str(), keep,
+               model.config().n_expert);
+}
+
+}  // namespace
+
 int cmd_run(int argc, char** argv) {
-  CLI::App app{"Generate text from a prompt with a GGUF model", "run"};
-  std::string path, tokens, kernels = "simd";
-  int n_predict = 128, threads = 0, n_ctx = 0;
-  bool print_ids = false;
+  CLI::App app{"Generate text from a prompt with a GGUF model (default: the bundled model)", "run"};
+  std::string path, prompt, tokens, system, kernels = "simd", experts_from;
+  int n_predict = 128, threads = 0, n_ctx = 0, experts_keep = 0;
+  bool print_ids = false, chat = false, no_special = false, ignore_eos = false;
   SamplerParams sp;
-  sp.seed = 0;
+  RoutingFlags rf;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
-  app.add_option("--tokens", tokens, "prompt as comma-separated token ids");
+  app.add_option("-p,--prompt", prompt, "prompt text");
+  app.add_option("--tokens", tokens, "prompt as comma-separated token ids (instead of -p)");
+  app.add_flag("--chat", chat, "wrap the prompt as a user message in the model's chat template");
+  app.add_option("--system", system, "system message (with --chat)");
   app.add_option("-n,--n-predict", n_predict, "tokens to generate")->check(CLI::NonNegativeNumber);
   app.add_option("--temp", sp.temperature, "temperature (0: greedy)")->check(CLI::NonNegativeNumber);
   app.add_option("--top-k", sp.top_k, "sample from the k most likely tokens (0: off)")->check(CLI::NonNegativeNumber);
@@ -28,33 +58,75 @@ int cmd_run(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "threads (0: all)");
   app.add_option("--ctx", n_ctx, "context length limit (0: min(4096, trained))")->check(CLI::NonNegativeNumber);
   app.add_flag("--print-ids", print_ids, "print the generated token ids space-separated on one line instead of text");
+  app.add_flag("--no-parse-special", no_special, "treat special-token text in the prompt as plain text");
+  app.add_flag("--ignore-eos", ignore_eos, "do not stop at end-of-generation tokens");
   app.add_option("--kernels", kernels, "kernel set: simd or ref")->check(CLI::IsMember({"simd", "ref"}));
+  rf.add_to(app);
+  app.add_option("--experts-from", experts_from, "stats from moe profile: keep the experts of the task nearest to the prompt")
+      ->group("Experts");
+  app.add_option("--experts-keep", experts_keep, "with --experts-from: experts kept per layer (default: half)")->group("Experts");
   return run_command(app, argc, argv, [&] {
-    if (tokens.empty()) throw UsageError("give a prompt with --tokens");
-    auto prompt = parse_id_list(tokens, "--tokens");
+    if (prompt.empty() == tokens.empty()) throw UsageError("give a prompt with -p TEXT or --tokens IDS (one of them)");
+    if (chat && !tokens.empty()) throw UsageError("--chat needs a text prompt (-p)");
     auto model = Model::load(resolve_model_path(path));
+    const bool has_vocab = model->file().has("tokenizer.ggml.tokens");
+    std::optional<Tokenizer> tok;
+    if (has_vocab) tok = Tokenizer::from_gguf(model->file());
+    std::vector<int32_t> ids;
+    if (!tokens.empty()) {
+      ids = parse_id_list(tokens, "--tokens");
+    } else {
+      if (!tok) throw UsageError("the model has no tokenizer: give --tokens");
+      if (chat) {
+        std::vector<ChatMessage> msgs;
+        if (!system.empty()) msgs.push_back({"system", system});
+        msgs.push_back({"user", prompt});
+        ids = ChatFormatter(*tok).tokenize(msgs, true);
+      } else {
+        ids = tok->encode(prompt, true, !no_special);
+      }
+    }
+    if (ids.empty()) throw UsageError("the prompt encodes to no tokens");
     ThreadPool pool(resolve_threads(threads));
     Context ctx(*model, pool, {.n_ctx = n_ctx, .n_batch = 256, .kernels = &kernels_by_name(kernels.c_str())});
-    if (static_cast<int>(prompt.size()) > ctx.n_ctx())
-      throw UsageError("prompt of " + std::to_string(prompt.size()) + " tokens exceeds the context length " +
+    if (static_cast<int>(ids.size()) > ctx.n_ctx())
+      throw UsageError("prompt of " + std::to_string(ids.size()) + " tokens exceeds the context length " +
                        std::to_string(ctx.n_ctx()) + " (raise --ctx)");
+    RoutingControl ctl = rf.build(*model);
+    if (!experts_from.empty()) restrict_experts_for_prompt(ctx, experts_from, experts_keep, ids, ctl);
+    if (ctl.any()) ctx.set_routing(ctl);
     Sampler sampler(sp, model->config().n_vocab);
-    std::vector<int32_t> history;
-    std::vector<int32_t> out;
-    auto st = generate(ctx, sampler, prompt, n_predict, history,
+    std::vector<int32_t> history, out;
+    std::optional<StreamDecoder> stream;
+    if (tok && !print_ids) stream.emplace(*tok, true);
+    auto st = generate(ctx, sampler, ids, n_predict, history,
                        [&](int32_t id) {
                          out.push_back(id);
+                         if (stream) {
+                           std::string s = stream->push(id);
+                           std::fwrite(s.data(), 1, s.size(), stdout);
+                           std::fflush(stdout);
+                         }
                          return true;
                        },
-                       nullptr);
+                       (tok && !ignore_eos) ? std::function<bool(int32_t)>([&](int32_t id) { return tok->is_eog(id); })
+                                            : std::function<bool(int32_t)>());
+    if (stream) {
+      std::string s = stream->flush();
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      std::printf("\n");
+    }
     if (print_ids) {
       for (size_t i = 0; i < out.size(); ++i) std::printf(i ? " %d" : "%d", out[i]);
       std::printf("\n");
     }
     std::fflush(stdout);
-    std::fprintf(stderr, "prompt: %d tokens in %.3f s (%.1f tok/s); generated: %d tokens in %.3f s (%.1f tok/s)\n",
+    std::fprintf(stderr, "prompt: %d tokens in %.3f s (%.1f tok/s); generated: %d tokens in %.3f s (%.1f tok/s)",
                  st.n_prompt, st.prompt_seconds, st.n_prompt / std::max(st.prompt_seconds, 1e-9), st.n_generated,
                  st.gen_seconds, st.n_generated / std::max(st.gen_seconds, 1e-9));
+    if (model->config().n_expert > 0)
+      std::fprintf(stderr, "; experts/token %.2f (model top-%d)", ctx.mean_experts_per_token(), model->config().n_expert_used);
+    std::fprintf(stderr, "\n");
     return 0;
   });
 }

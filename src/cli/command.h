@@ -24,6 +24,14 @@ int cmd_run(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_synth(int argc, char** argv);
 int cmd_convert_llama2c(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_train_tokenizer(int argc, char** argv);
+int cmd_template(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
+int cmd_prune(int argc, char** argv);
+int cmd_steer_find(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 
 }  // namespace moe::cli

@@ -14,7 +14,15 @@ const Command kCommands[] = {
     {"run", moe::cli::cmd_run, "generate text from a prompt"},
     {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
     {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
+    {"chat", moe::cli::cmd_chat, "chat in the terminal with the model's chat template"},
+    {"perplexity", moe::cli::cmd_perplexity, "bits per byte and perplexity of a text file"},
+    {"profile", moe::cli::cmd_profile, "measure expert usage per task: stats file, heatmaps, routing trace"},
+    {"prune", moe::cli::cmd_prune, "keep the most important experts per layer; write a smaller GGUF"},
+    {"steer-find", moe::cli::cmd_steer_find, "rank experts specific to a behaviour (for --ban / --force)"},
     {"convert-llama2c", moe::cli::cmd_convert_llama2c, "convert a llama2.c checkpoint and tokenizer to GGUF"},
+    {"tokenize", moe::cli::cmd_tokenize, "text -> token ids with a model's vocabulary"},
+    {"train-tokenizer", moe::cli::cmd_train_tokenizer, "train a byte-level BPE vocabulary, write a vocab-only GGUF"},
+    {"template", moe::cli::cmd_template, "render a chat template for a JSON context (as transformers/Jinja2 does)"},
     {"train", moe::cli::cmd_train, "train a MoE model (qwen3moe GGUF) on text, resume it, or benchmark it"},
 };
 

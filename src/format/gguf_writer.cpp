@@ -123,7 +123,7 @@ void GgufWriter::add_tensor(const std::string& name, DType type, const std::vect
                 std::to_string(expect));
   for (const auto& t : tensors_)
     if (t.name == name) throw Error("GGUF writer: duplicate tensor '" + name + "'");
-  tensors_.push_back({name, type, ne, static_cast<const uint8_t*>(data), nbytes, nullptr});
+  tensors_.push_back({name, type, ne, static_cast<const uint8_t*>(data), nbytes, nullptr, nullptr});
 }
 
 void GgufWriter::add_tensor_owned(const std::string& name, DType type, const std::vector<int64_t>& ne,

@@ -27,7 +27,8 @@ std::string testdata_path(const std::string& rel) {
 }
 
 std::string scratch_dir(const std::string& name) {
-  fs::path p = fs::path(MOE_BINARY_DIR) / "test_scratch" / name;
+  // Per process: ctest runs the tests of one program in parallel processes that may use the same name.
+  fs::path p = fs::path(MOE_BINARY_DIR) / "test_scratch" / (name + "." + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();

@@ -12,7 +12,7 @@ namespace moe::test {
 std::string testdata_dir();
 // Path of a file inside the test data folder ("" if the folder is missing).
 std::string testdata_path(const std::string& rel);
-// A fresh scratch directory for this test (under the build tree), created empty.
+// A fresh scratch directory (under the build tree, unique to this process), created empty.
 std::string scratch_dir(const std::string& name);
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& bytes);

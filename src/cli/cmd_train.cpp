@@ -74,6 +74,7 @@ int cmd_train(int argc, char** argv) {
   app.add_option("--export-type", export_type, "matrix type of the GGUF: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   app.add_option("--resume", resume, "continue the run of this checkpoint (its settings are used)");
+  app.add_flag("--finish", run.finish_now, "with --resume: no more steps; evaluate and export the checkpoint as it is");
   app.add_option("--router", router, "routing preset: topk, auxfree, moge, null, dts, dense");
   // Model shape.
   app.add_option("--layers", m.n_layer, "transformer blocks");
@@ -162,6 +163,7 @@ int cmd_train(int argc, char** argv) {
       std::printf("%.1f\n", tok_s);
       return 0;
     }
+    if (run.finish_now && resume.empty()) throw UsageError("--finish needs --resume CHECKPOINT");
     if (resume.empty()) {
       if (cfg.train_files.empty()) throw UsageError("give training text with --train FILE ... (or --resume CKPT)");
       m.n_vocab = 2;  // set from the vocabulary once it is loaded; validated there

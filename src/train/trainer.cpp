@@ -313,7 +313,7 @@ RunSummary Trainer::run() {
   }
   auto interval_t0 = Clock::now();
   int64_t interval_steps = 0;
-  while (prog_.step < o.steps) {
+  while (prog_.step < o.steps && !opt_.finish_now) {
     const auto t0 = Clock::now();
     step_once();
     prog_.seconds += seconds_since(t0);

@@ -20,6 +20,7 @@ struct RunOptions {
   std::string eval_text;       // e.g. WikiText-2 test: bits per byte at the end
   int eval_stride = 0;         // sliding-window stride for eval_text (0: n_ctx / 2)
   int64_t stop_after = 0;      // stop (as if killed) after this many steps, with a checkpoint (tests)
+  bool finish_now = false;     // with a resumed run: no more steps, just the final evaluation and export
   std::string command_line;    // recorded in the GGUF description and the metrics
   bool quiet = false;          // no progress lines
 };

@@ -119,9 +119,13 @@ void check_greedy(const Case& c, const std::string& stem, const std::vector<int3
   std::vector<float> logits(n_vocab);
   forced.decode(prompt, logits.data(), false);
   for (int s = 0; s < n_steps; ++s) {
-    for (auto [id, val] : tops[s].top) EXPECT_NEAR(logits[id], val, tol) << stem << " step " << s << " id " << id;
+    for (auto [id, val] : tops[s].top) {
+      EXPECT_NEAR(logits[id], val, tol) << stem << " step " << s << " id " << id;
+    }
     const float margin = tops[s].top[0].second - tops[s].top[1].second;
-    if (margin > (c.exact ? 1e-4f : 0.05f)) EXPECT_EQ(argmax(logits), greedy[s]) << stem << " step " << s;
+    if (margin > (c.exact ? 1e-4f : 0.05f)) {
+      EXPECT_EQ(argmax(logits), greedy[s]) << stem << " step " << s;
+    }
     forced.decode(std::vector<int32_t>{greedy[s]}, logits.data(), false);
   }
 

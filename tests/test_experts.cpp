@@ -2,11 +2,14 @@
 // an identity on tensor data and logits; bad requests are clear errors that write nothing; steering specs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 #include "experts/expert_stats.h"
+#include "experts/profiler.h"
 #include "experts/prune.h"
 #include "experts/steering.h"
 #include "format/gguf.h"
@@ -97,6 +100,58 @@ TEST(Prune, PrunedModelKeepsTheOutputsOfItsExperts) {
   ban.banned.assign(3, std::vector<uint8_t>{1, 0, 0, 0, 0, 1, 1, 1});
   auto a = logits(*m, ban), b = logits(*p);
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << i;
+}
+
+// REAP saliency comes from the experts' real outputs: an expert whose down projection is zero is selected
+// but scores 0, every other selected expert scores > 0, and pruning by REAP drops the silent expert first.
+TEST(Prune, ReapScoresMeasureExpertOutputs) {
+  std::string dir = moe::test::scratch_dir("prune_reap");
+  const std::string path = make_model(dir);
+  {
+    GgufFile g(path);
+    std::vector<std::pair<uint64_t, size_t>> zero;  // file offset, bytes of expert 3's down slice
+    for (const auto& t : g.tensors())
+      if (t.name.find("ffn_down_exps") != std::string::npos)
+        zero.emplace_back(g.data_offset() + t.offset + 3 * (t.nbytes / 8), t.nbytes / 8);
+    ASSERT_EQ(zero.size(), 3u);
+    std::FILE* f = std::fopen(path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    for (auto [off, n] : zero) {
+      std::vector<uint8_t> z(n, 0);
+      ASSERT_EQ(std::fseek(f, static_cast<long>(off), SEEK_SET), 0);
+      ASSERT_EQ(std::fwrite(z.data(), 1, n, f), n);
+    }
+    std::fclose(f);
+  }
+  auto m = Model::load(path);
+  ExpertStatsFile st;
+  st.model = ModelFingerprint::of(*m);
+  st.layer_is_moe = m->config().layer_is_moe;
+  st.top_k = 2;
+  st.tasks.emplace_back();
+  ExpertProfiler prof(m->config(), st.tasks[0]);
+  ThreadPool pool(2);
+  Context ctx(*m, pool, {.n_ctx = 64});
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back((i * 53 + 11) % 300);
+  profile_tokens(ctx, prof, ids, 64, -1);
+  const auto reap = st.tasks[0].reap();
+  for (int l = 0; l < 3; ++l)
+    for (int e = 0; e < 8; ++e) {
+      ASSERT_EQ(st.tasks[0].reap_count[l][e], st.tasks[0].count[l][e]) << l << ":" << e;
+      if (st.tasks[0].count[l][e] == 0) continue;
+      if (e == 3) {
+        EXPECT_EQ(reap[l][e], 0.0) << "layer " << l;
+      } else {
+        EXPECT_GT(reap[l][e], 0.0) << l << ":" << e;
+      }
+    }
+  ASSERT_GT(st.tasks[0].count[0][3] + st.tasks[0].count[1][3] + st.tasks[0].count[2][3], 0);
+  auto keep = choose_experts(st, st.tasks[0], PruneMethod::Reap, 7, 0);
+  for (int l = 0; l < 3; ++l)
+    if (st.tasks[0].count[l][3] > 0) {
+      EXPECT_EQ(std::count(keep[l].begin(), keep[l].end(), 3), 0) << l;
+    }
 }
 
 TEST(Prune, BadRequestsAreErrorsAndWriteNothing) {

@@ -66,6 +66,23 @@ void ExpertProfiler::on_route(const RoutingEvent& ev) {
   }
 }
 
+void ExpertProfiler::on_expert_outputs(const RoutingEvent& ev, const int32_t* slot_row, const float* out,
+                                       int n_embd) {
+  auto& sum = s_.reap_sum[ev.layer];
+  auto& cnt = s_.reap_count[ev.layer];
+  for (int t = 0; t < ev.n_tokens; ++t)
+    for (int j = 0; j < ev.n_used[t]; ++j) {
+      const int e = ev.ids[t * ev.slot_stride + j];
+      const int r = slot_row[t * ev.slot_stride + j];
+      if (e >= ev.n_expert || r < 0) continue;  // null expert
+      const float* o = out + static_cast<size_t>(r) * n_embd;
+      double sq = 0;
+      for (int i = 0; i < n_embd; ++i) sq += static_cast<double>(o[i]) * o[i];
+      sum[e] += std::fabs(static_cast<double>(ev.weights[t * ev.slot_stride + j])) * std::sqrt(sq);
+      cnt[e] += 1;
+    }
+}
+
 void profile_tokens(Context& ctx, ExpertProfiler& profiler, std::span<const int32_t> tokens, int window, int32_t bos,
                     const std::function<void(int64_t, int64_t)>& progress) {
   if (window < 2) throw UsageError("profiling window must be at least 2 tokens");

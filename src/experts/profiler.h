@@ -20,6 +20,9 @@ class ExpertProfiler : public RoutingObserver {
  public:
   ExpertProfiler(const ModelConfig& cfg, TaskStats& into, int tcess_k = 1, double tcess_r = -1.0);
   void on_route(const RoutingEvent& ev) override;
+  // REAP saliency: per selection, router weight x L2 norm of the expert's output.
+  bool wants_expert_outputs() const override { return true; }
+  void on_expert_outputs(const RoutingEvent& ev, const int32_t* slot_row, const float* out, int n_embd) override;
 
   // Per-token trace: "position  token  layer  experts  weights" lines; pieces names the tokens.
   void set_trace(std::ostream* out, const Tokenizer* tok) { trace_ = out, tok_ = tok; }

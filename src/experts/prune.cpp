@@ -32,7 +32,7 @@ std::vector<std::vector<int>> choose_experts(const ExpertStatsFile& stats, const
       double total = 0;
       for (const auto& row : task.reap_count)
         for (double v : row) total += v;
-      if (total == 0) throw UsageError("the stats hold no REAP measurements (profile again with --reap)");
+      if (total == 0) throw UsageError("the stats hold no REAP measurements (profile the model again with this version of moe profile)");
       score = task.reap();
       break;
     }

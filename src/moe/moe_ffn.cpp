@@ -120,11 +120,9 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
                               s.ids.data() + static_cast<size_t>(t) * K, s.weights.data() + static_cast<size_t>(t) * K);
     if (s.n_used[t] > K) throw Error("moe_ffn_forward: routing produced more experts than reserved");
   }
-  if (observer) {
-    RoutingEvent ev{layer, n_tokens, n_expert, n_total, s.logits.data(), s.probs.data(), s.ids.data(),
-                    s.weights.data(), s.n_used.data(), K};
-    observer->on_route(ev);
-  }
+  const RoutingEvent ev{layer, n_tokens, n_expert, n_total, s.logits.data(), s.probs.data(), s.ids.data(),
+                        s.weights.data(), s.n_used.data(), K};
+  if (observer) observer->on_route(ev);
 
   // 3. Group assignments by expert.
   DispatchPlan& plan = s.plan;
@@ -206,6 +204,8 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec
       if (first) std::memset(yt + r0, 0, sizeof(float) * static_cast<size_t>(r1 - r0));
     }
   });
+  if (observer && observer->wants_expert_outputs())
+    observer->on_expert_outputs(ev, s.slot_row.data(), s.down_out.data(), n_embd);
 }
 
 size_t ffn_scratch_bytes(const Mat& gate, const Mat& down, int n_tokens) {

@@ -38,6 +38,12 @@ class RoutingObserver {
  public:
   virtual ~RoutingObserver() = default;
   virtual void on_route(const RoutingEvent& ev) = 0;
+  // Expert outputs (REAP saliency needs ||expert output||): when wants_expert_outputs(), called after the
+  // experts ran with the unweighted output of slot j of token t in out[slot_row[t * slot_stride + j]]
+  // ([n_embd] floats; slot_row is -1 for null experts). Costs nothing when not wanted.
+  virtual bool wants_expert_outputs() const { return false; }
+  virtual void on_expert_outputs(const RoutingEvent& /*ev*/, const int32_t* /*slot_row*/, const float* /*out*/,
+                                 int /*n_embd*/) {}
 };
 
 // Buffers for one MoE layer call, allocated once for the largest batch and the largest expert count.

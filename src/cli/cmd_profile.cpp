@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "experts/heatmap.h"
 #include "experts/profiler.h"
@@ -142,9 +143,8 @@ int cmd_steer_find(int argc, char** argv) {
       steer += (i ? "," : "") + std::to_string(r.layer) + ":" + std::to_string(r.expert);
     }
     if (!out_file.empty()) {
-      std::ofstream f(out_file);
-      f << "# experts most specific to " << with << " vs " << without << " (moe steer-find)\n" << steer << "\n";
-      if (!f) throw UsageError("cannot write " + out_file);
+      write_file_atomic(out_file, "# experts most specific to " + with + " vs " + without + " (moe steer-find)\n" +
+                                      steer + "\n");
     }
     return 0;
   });

@@ -128,7 +128,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   auto get_floats = [&](std::vector<float>& v, uint64_t n) {
     if (n > (end - pos) / sizeof(float)) throw bad("checkpoint is truncated");
     v.resize(n);
-    std::memcpy(v.data(), b.data() + pos, n * sizeof(float));
+    if (n > 0) std::memcpy(v.data(), b.data() + pos, n * sizeof(float));  // v.data() may be null when empty
     pos += n * sizeof(float);
   };
   const uint64_t js_len = get_u64();

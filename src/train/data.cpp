@@ -147,7 +147,7 @@ bool read_cache(const std::string& path, Corpus& c) {
     pos += 8;
     if (n > (b.size() - 8 - pos) / sizeof(int32_t)) return false;
     v.resize(n);
-    std::memcpy(v.data(), b.data() + pos, n * sizeof(int32_t));
+    if (n > 0) std::memcpy(v.data(), b.data() + pos, n * sizeof(int32_t));
     pos += n * sizeof(int32_t);
     return true;
   };

@@ -154,6 +154,43 @@ TEST(Prune, ReapScoresMeasureExpertOutputs) {
     }
 }
 
+// TCESS on hand-made routing events: expert 2 wins 3 of 4 tokens, expert 0 the other, and every token's logits
+// sit far below zero (as a z-loss-trained softmax router's do). Centred markers ignore the per-token offset
+// and rank the often-chosen expert first; PreMoe's raw markers rank it last.
+TEST(Profiler, CenteredTcessIgnoresPerTokenLogitOffsets) {
+  ModelConfig cfg;
+  cfg.n_layer = 1;
+  cfg.n_expert = 4;
+  cfg.layer_is_moe = {true};
+  const float base[4][4] = {{2, 0, 3, 1}, {0, 1, 2, 1}, {3, 1, 0, 0}, {1, 0, 2, 0}};
+  const float shift[4] = {-10, -4, -7, -20};
+  std::vector<float> logits, probs(16, 0.25f), weights(8, 0.5f);
+  std::vector<int32_t> ids, n_used(4, 2);
+  for (int t = 0; t < 4; ++t) {
+    for (int e = 0; e < 4; ++e) logits.push_back(base[t][e] + shift[t]);
+    int best = static_cast<int>(std::max_element(base[t], base[t] + 4) - base[t]);
+    ids.push_back(best);
+    ids.push_back(best == 1 ? 3 : 1);
+  }
+  RoutingEvent ev{.layer = 0, .n_tokens = 4, .n_expert = 4, .n_total = 4, .logits = logits.data(),
+                  .probs = probs.data(), .ids = ids.data(), .weights = weights.data(), .n_used = n_used.data(),
+                  .slot_stride = 2};
+  TaskStats centred, raw;
+  ExpertProfiler(cfg, centred, 1, -1.0, true).on_route(ev);
+  ExpertProfiler(cfg, raw, 1, -1.0, false).on_route(ev);
+  // Token means of the unshifted logits: 1.5, 1, 1, 0.75; the top-1 margins: 1.5, 1, 2, 1.25.
+  const auto c = centred.tcess()[0];
+  EXPECT_NEAR(c[2], (1.5 + 1 + 1.25) / 4, 1e-9);
+  EXPECT_NEAR(c[0], 2.0 / 4, 1e-9);
+  EXPECT_EQ(c[1], 0.0);
+  EXPECT_EQ(c[3], 0.0);
+  const auto r = raw.tcess()[0];
+  EXPECT_NEAR(r[2], ((3 - 10) + (2 - 4) + (2 - 20)) / 4.0, 1e-9);
+  EXPECT_NEAR(r[0], (3 - 7) / 4.0, 1e-9);
+  EXPECT_GT(c[2], c[0]);  // chosen more often, ranked first
+  EXPECT_LT(r[2], r[0]);  // the raw marker's inversion that centring removes
+}
+
 TEST(Prune, BadRequestsAreErrorsAndWriteNothing) {
   std::string dir = moe::test::scratch_dir("prune_bad");
   auto m = Model::load(make_model(dir));

@@ -28,6 +28,7 @@ int cmd_profile(int argc, char** argv) {
   std::vector<std::string> texts, names;
   int threads = 0, window = 512, tcess_k = 1;
   double tcess_r = -1.0;
+  std::string tcess_marker = "centered";
   int64_t max_bytes = 0;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("--text", texts, "text file of one task (repeat for several tasks)")->required();
@@ -37,6 +38,9 @@ int cmd_profile(int argc, char** argv) {
   app.add_option("--max-bytes", max_bytes, "profile only the first N bytes of each text (0: all)")->check(CLI::NonNegativeNumber);
   app.add_option("--tcess-k", tcess_k, "TCESS marker: top experts per token counted (PreMoe default 1)")->check(CLI::PositiveNumber);
   app.add_option("--tcess-r", tcess_r, "TCESS confidence filter on the local softmax (-1: off)");
+  app.add_option("--tcess-marker", tcess_marker,
+                 "TCESS marker logit: centered (minus the token's mean logit) or raw (PreMoe's code)")
+      ->check(CLI::IsMember({"centered", "raw"}));
   app.add_option("--trace", trace_path, "write a per-token routing trace (TSV: position, token, layer, experts, weights)");
   app.add_option("-t,--threads", threads, "threads (0: all)");
   return run_command(app, argc, argv, [&] {
@@ -53,6 +57,7 @@ int cmd_profile(int argc, char** argv) {
     stats.top_k = c.n_expert_used;
     stats.tcess_k = tcess_k;
     stats.tcess_r = tcess_r;
+    stats.tcess_centered = tcess_marker == "centered";
     std::ofstream trace;
     if (!trace_path.empty()) {
       trace.open(trace_path);
@@ -69,7 +74,7 @@ int cmd_profile(int argc, char** argv) {
       std::string text = read_text_file(texts[i]);
       if (max_bytes > 0 && static_cast<int64_t>(text.size()) > max_bytes) text.resize(static_cast<size_t>(max_bytes));
       std::vector<int32_t> ids = tok.encode(text, false, false);
-      ExpertProfiler prof(c, ts, tcess_k, tcess_r);
+      ExpertProfiler prof(c, ts, tcess_k, tcess_r, stats.tcess_centered);
       std::ostringstream task_trace;
       if (trace) prof.set_trace(&task_trace, &tok);
       profile_tokens(ctx, prof, ids, window, tok.bos(), [&](int64_t done, int64_t total) {

@@ -23,7 +23,7 @@ void restrict_experts_for_prompt(Context& ctx, const std::string& stats_path, in
   ExpertStatsFile stats = ExpertStatsFile::load(stats_path);
   stats.check_model(model, stats_path);
   TaskStats query;
-  ExpertProfiler prof(model.config(), query, stats.tcess_k, stats.tcess_r);
+  ExpertProfiler prof(model.config(), query, stats.tcess_k, stats.tcess_r, stats.tcess_centered);
   profile_tokens(ctx, prof, prompt, ctx.n_ctx(), -1);
   ctx.truncate(0);
   const TaskStats& task = nearest_task(stats, query);

@@ -77,6 +77,7 @@ void ExpertStatsFile::save(const std::string& path) const {
   j["top_k"] = top_k;
   j["tcess_k"] = tcess_k;
   j["tcess_r"] = tcess_r;
+  j["tcess_marker"] = tcess_centered ? "centered" : "raw";
   j["tasks"] = json::array();
   for (const auto& t : tasks)
     j["tasks"].push_back({{"name", t.name}, {"n_tokens", t.n_tokens}, {"count", t.count}, {"prob_sum", t.prob_sum},
@@ -99,6 +100,9 @@ ExpertStatsFile ExpertStatsFile::load(const std::string& path) {
     s.top_k = j.at("top_k").get<int>();
     s.tcess_k = j.value("tcess_k", 1);
     s.tcess_r = j.value("tcess_r", -1.0);
+    const std::string marker = j.value("tcess_marker", std::string("raw"));  // files before the key were raw
+    if (marker != "centered" && marker != "raw") throw FormatError(path + ": tcess_marker must be centered or raw");
+    s.tcess_centered = marker == "centered";
     for (const json& t : j.at("tasks")) {
       TaskStats ts;
       ts.name = t.at("name").get<std::string>();

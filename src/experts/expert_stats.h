@@ -30,7 +30,7 @@ struct TaskStats {
   LayerExpertTable count;        // times selected
   LayerExpertTable prob_sum;     // sum over all tokens of the router probability
   LayerExpertTable weight_sum;   // sum over selecting tokens of the routing weight
-  LayerExpertTable tcess_sum;    // sum over tokens of PreMoe's marker (raw logit if among the top tcess_k)
+  LayerExpertTable tcess_sum;    // sum over tokens of PreMoe's marker (the logit if among the top tcess_k)
   LayerExpertTable reap_sum;     // sum over selecting tokens of weight * ||expert output||
   LayerExpertTable reap_count;   // selections that contributed to reap_sum
 
@@ -49,6 +49,11 @@ struct ExpertStatsFile {
   int top_k = 0;
   int tcess_k = 1;        // PreMoe marker: experts per token counted (the code's default is 1)
   double tcess_r = -1.0;  // confidence filter on the local softmax over the top tcess_k (-1: off)
+  // The marker's logit: relative to the token's mean logit over the routed experts (true), or raw as in
+  // PreMoe's code (false). A softmax router's logits are only defined up to a per-token constant, and a router
+  // trained with z-loss has mostly negative logits, so raw markers rank the most-used experts last (measured
+  // in docs/experts.md); centring keeps PreMoe's "chosen often and confidently" meaning for every router.
+  bool tcess_centered = true;
   std::vector<TaskStats> tasks;
 
   const TaskStats& task(const std::string& name) const;  // "" = the only task; throws UsageError otherwise

@@ -9,8 +9,9 @@
 
 namespace moe {
 
-ExpertProfiler::ExpertProfiler(const ModelConfig& cfg, TaskStats& into, int tcess_k, double tcess_r)
-    : cfg_(cfg), s_(into), tcess_k_(std::max(1, tcess_k)), tcess_r_(tcess_r) {
+ExpertProfiler::ExpertProfiler(const ModelConfig& cfg, TaskStats& into, int tcess_k, double tcess_r,
+                               bool tcess_centered)
+    : cfg_(cfg), s_(into), tcess_k_(std::max(1, tcess_k)), tcess_r_(tcess_r), tcess_centered_(tcess_centered) {
   if (s_.count.empty()) s_.resize(cfg.n_layer, cfg.n_expert);
   for (int l = 0; l < cfg.n_layer; ++l)
     if (cfg.layer_is_moe[static_cast<size_t>(l)]) {
@@ -37,8 +38,14 @@ void ExpertProfiler::on_route(const RoutingEvent& ev) {
       count[e] += 1;
       weight[e] += ev.weights[t * ev.slot_stride + j];
     }
-    // PreMoe marker: raw logits of the top tcess_k experts (optionally only the confident ones).
+    // PreMoe marker: the logits of the top tcess_k experts (optionally only the confident ones), raw or
+    // relative to the token's mean logit.
     const int k = std::min(tcess_k_, E);
+    double offset = 0;
+    if (tcess_centered_) {
+      for (int e = 0; e < E; ++e) offset += logits[e];
+      offset /= E;
+    }
     for (int e = 0; e < E; ++e) top_[e] = e;
     std::partial_sort(top_.begin(), top_.begin() + k, top_.end(),
                       [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
@@ -46,7 +53,7 @@ void ExpertProfiler::on_route(const RoutingEvent& ev) {
     double z = 0;
     for (int j = 0; j < k; ++j) z += q_[j] = std::exp(static_cast<double>(logits[top_[j]] - logits[top_[0]]));
     for (int j = 0; j < k; ++j)
-      if (tcess_r_ < 0 || q_[j] / z >= tcess_r_) tcess[top_[j]] += logits[top_[j]];
+      if (tcess_r_ < 0 || q_[j] / z >= tcess_r_) tcess[top_[j]] += logits[top_[j]] - offset;
   }
   if (trace_) {
     for (int t = 0; t < ev.n_tokens; ++t) {

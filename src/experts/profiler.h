@@ -18,7 +18,9 @@ class Tokenizer;
 
 class ExpertProfiler : public RoutingObserver {
  public:
-  ExpertProfiler(const ModelConfig& cfg, TaskStats& into, int tcess_k = 1, double tcess_r = -1.0);
+  // tcess_centered: the TCESS marker is the logit minus the token's mean logit (see expert_stats.h).
+  ExpertProfiler(const ModelConfig& cfg, TaskStats& into, int tcess_k = 1, double tcess_r = -1.0,
+                 bool tcess_centered = true);
   void on_route(const RoutingEvent& ev) override;
   // REAP saliency: per selection, router weight x L2 norm of the expert's output.
   bool wants_expert_outputs() const override { return true; }
@@ -35,6 +37,7 @@ class ExpertProfiler : public RoutingObserver {
   int first_moe_layer_ = 0;
   int tcess_k_;
   double tcess_r_;
+  bool tcess_centered_;
   std::vector<int32_t> top_;
   std::vector<double> q_;
   std::ostream* trace_ = nullptr;

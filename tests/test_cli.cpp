@@ -54,7 +54,7 @@ TEST(Cli, BadFlagsAreOneLineAndExitTwo) {
            {"run", "-m", tiny_model(), "--tokens", "1,2,3", "--ctx", "2"},
            {"logits", "-m", tiny_model(), "--tokens", "1"},
            {"synth", "--arch", "gpt5", "-o", "/tmp/x.gguf"},
-           {"info", "--ctx", "0", tiny_model()},
+           {"info", "--ctx", "-1", tiny_model()},
        }) {
     auto r = run_moe(args);
     EXPECT_EQ(r.exit_code, 2) << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << r.err;

@@ -1,4 +1,5 @@
 // `moe info FILE`: what a GGUF model is and what running it takes.
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/command.h"
@@ -11,12 +12,12 @@ namespace moe::cli {
 int cmd_info(int argc, char** argv) {
   CLI::App app{"Describe a GGUF model: architecture, experts, parameters, tensor types, memory", "info"};
   std::string path;
-  int ctx = 4096;
+  int ctx = 0;
   int top_k = 0;
   bool metadata = false;
   app.add_option("model", path, "GGUF file (default: the bundled model)");
   app.add_option("-m,--model", path, "GGUF file (same as the positional argument)");
-  app.add_option("--ctx", ctx, "context length used for the KV-cache estimate")->check(CLI::PositiveNumber);
+  app.add_option("--ctx", ctx, "context length used for the KV-cache estimate (0: min(4096, trained), as run uses)")->check(CLI::NonNegativeNumber);
   app.add_option("--top-k", top_k, "report active parameters for this many experts per token")->check(CLI::NonNegativeNumber);
   app.add_flag("--metadata", metadata, "also list every metadata key");
   return run_command(app, argc, argv, [&] {
@@ -59,6 +60,8 @@ int cmd_info(int argc, char** argv) {
     std::printf("tokenizer:     %s%s%s; chat template %s\n", tok_model.c_str(),
                 tok_model == "none" ? "" : ", pre-tokenizer ", tok_model == "none" ? "" : tok_pre.c_str(),
                 f.has("tokenizer.chat_template") ? "yes" : "no");
+    // The same default as `moe run`, so the estimate is what a plain run allocates.
+    if (ctx == 0) ctx = c.n_ctx_train > 0 ? std::min(4096, static_cast<int>(c.n_ctx_train)) : 4096;
     const double kv = static_cast<double>(s.kv_bytes_per_position) * ctx;
     std::printf("memory:        weights %s (mapped) + KV cache %s at %d positions (f32)\n",
                 human_bytes(s.bytes_total).c_str(), human_bytes(kv).c_str(), ctx);

@@ -14,10 +14,12 @@ scripts/build.sh
 [ "${MOE_TEST_QUICK:-0}" = "1" ] && exit 0
 
 echo "== AddressSanitizer + UBSan build: parsers, bad input, kernels"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_ASAN=ON -DMOE_BUILD_BENCH=OFF >/dev/null
+# -O1 with line tables only: half the build time of -O2 -g on 2 cores (6 vs 11.5 min), same test time.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+  -DMOE_ASAN=ON -DMOE_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" \
-   -R "Gguf|ModelErrors|Cli|Router|Dispatch|MoeFfn|Quant|Tokenizer|Jinja|Template|Simd|Parity|TrainOps|TrainMoe|TrainData|TrainOptim|TrainCli|TrainResume|Prune|Steering")
+   -R "Gguf|ModelErrors|Cli|Router|Dispatch|MoeFfn|Quant|Tokenizer|Jinja|Template|Simd|Parity|TrainOps|TrainMoe|TrainData|TrainOptim|TrainCli|TrainResume|Prune|Profiler|Steering")
 
 echo "== fuzzing the GGUF parser (${MOE_FUZZ_SECONDS:-60} s)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_BUILD_FUZZ=ON \

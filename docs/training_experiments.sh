@@ -1,6 +1,6 @@
 #!/bin/sh
 # The routing experiment of docs/training.md: six small models, equal training compute (same steps, batch, active
-# parameters), each evaluated on the held-out split and on WikiText-2 test. About 80 min on 2 cores.
+# parameters), each evaluated on the held-out split and on WikiText-2 test. About 25 min on 2 cores.
 # usage: docs/training_experiments.sh [BUILD_DIR] [WORK_DIR]      (from the project root)
 set -eu
 BUILD=${1:-build}
@@ -10,10 +10,10 @@ TRAIN="$C/sotu-1790-2021.txt $C/brown-untagged.txt $C/kjv-bible.txt $C/jane-aust
 mkdir -p "$WORK"
 "$BUILD/moe" train-tokenizer $(for f in $TRAIN; do echo --text "$f"; done) --vocab-size 8192 -o "$WORK/vocab.gguf"
 
-# Shared by every variant: 4 layers, hidden 256, 4 heads (2 KV) of 64, context 256, 16 sequences per step, 500
-# steps (2.05M tokens), AdamW 2e-3 -> 2e-4 after 50 warmup steps, seed 1, 2 threads.
+# Shared by every variant: 4 layers, hidden 256, 4 heads (2 KV) of 64, context 256, 16 sequences per step, 300
+# steps (1.23M tokens), AdamW 2e-3 -> 2e-4 after 30 warmup steps, seed 1, 2 threads.
 COMMON="--vocab $WORK/vocab.gguf --train $TRAIN --layers 4 --hidden 256 --heads 4 --kv-heads 2 --head-dim 64
-  --ctx 256 --batch 16 --steps 500 --lr 2e-3 --min-lr 2e-4 --warmup 50 --seed 1 --threads 2
+  --ctx 256 --batch 16 --steps 300 --lr 2e-3 --min-lr 2e-4 --warmup 30 --seed 1 --threads 2
   --eval-every 100 --eval-tokens 32768 --log-every 20 --eval-text $C/wikitext-2.test.tokens.txt"
 run() {  # name, flags
   name=$1

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Trains the bundled model models/default.gguf from scratch (the recipe and the results are in models/README.md).
-# usage: models/train_default.sh [BUILD_DIR] [WORK_DIR]     (from the project root; about 80 min on 2 cores)
+# usage: models/train_default.sh [BUILD_DIR] [WORK_DIR]     (from the project root; about 35 min on 2 cores)
 # The corpora are read in place from ../shared/testdata/corpus (or $MOE_TESTDATA/corpus).
 set -eu
 BUILD=${1:-build}

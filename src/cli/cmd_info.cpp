@@ -1,9 +1,9 @@
 // `moe info FILE`: what a GGUF model is and what running it takes.
-#include <algorithm>
 #include <cstdio>
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "model/context.h"
 #include "model/model.h"
 #include "model/model_info.h"
 
@@ -60,8 +60,7 @@ int cmd_info(int argc, char** argv) {
     std::printf("tokenizer:     %s%s%s; chat template %s\n", tok_model.c_str(),
                 tok_model == "none" ? "" : ", pre-tokenizer ", tok_model == "none" ? "" : tok_pre.c_str(),
                 f.has("tokenizer.chat_template") ? "yes" : "no");
-    // The same default as `moe run`, so the estimate is what a plain run allocates.
-    if (ctx == 0) ctx = c.n_ctx_train > 0 ? std::min(4096, static_cast<int>(c.n_ctx_train)) : 4096;
+    if (ctx == 0) ctx = default_context_length(c);  // what a plain `moe run` allocates
     const double kv = static_cast<double>(s.kv_bytes_per_position) * ctx;
     std::printf("memory:        weights %s (mapped) + KV cache %s at %d positions (f32)\n",
                 human_bytes(s.bytes_total).c_str(), human_bytes(kv).c_str(), ctx);

@@ -62,7 +62,7 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
       packed_(packed_for(model, pool, p)),
       ex_{p.kernels ? *p.kernels : simd_kernels(), pool, packed_.get()} {
   const ModelConfig& c = model.config();
-  n_ctx_ = p.n_ctx > 0 ? p.n_ctx : std::min(4096, c.n_ctx_train);
+  n_ctx_ = p.n_ctx > 0 ? p.n_ctx : default_context_length(c);
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
   n_batch_ = std::max(1, std::min(p.n_batch, n_ctx_));
   const size_t B = static_cast<size_t>(n_batch_);

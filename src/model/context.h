@@ -1,6 +1,7 @@
 // One sequence being evaluated on a Model: KV cache, scratch buffers (allocated once for the largest batch),
 // routing controls and observers. Prompt batches and one-token decode run the same code.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -17,8 +18,11 @@ namespace moe {
 
 class PackedWeights;
 
+// The context length used when none is asked for: the trained context, at most 4096 positions.
+inline int default_context_length(const ModelConfig& c) { return std::min(4096, c.n_ctx_train); }
+
 struct ContextParams {
-  int n_ctx = 0;                       // max positions (0: min(4096, trained context))
+  int n_ctx = 0;                       // max positions (0: default_context_length)
   int n_batch = 256;                   // max tokens per internal step; longer inputs are split
   const KernelSet* kernels = nullptr;  // null: SIMD kernels
   // Repack the weights whose type has a row-interleaved layout (Q8_0, Q4_0, Q4_K, Q6_K) into a private copy

@@ -205,6 +205,12 @@ TEST(Prune, BadRequestsAreErrorsAndWriteNothing) {
   auto back = ExpertStatsFile::load(dir + "/stats.json");
   EXPECT_NO_THROW(back.check_model(*m, "stats.json"));
   EXPECT_EQ(back.tasks[0].count, st.tasks[0].count);
+  EXPECT_EQ(back.tcess_centered, st.tcess_centered);
+  std::string json = moe::test::read_file(dir + "/stats.json");
+  const size_t at = json.find("\"centered\"");
+  ASSERT_NE(at, std::string::npos);
+  moe::test::write_file(dir + "/marker.json", json.replace(at, 10, "\"logit\""));
+  EXPECT_THROW(ExpertStatsFile::load(dir + "/marker.json"), FormatError);  // unknown TCESS marker
   moe::test::write_file(dir + "/broken.json", "{\"format\": \"moe-expert-stats\"");
   EXPECT_THROW(ExpertStatsFile::load(dir + "/broken.json"), FormatError);
   std::vector<std::vector<int>> uneven = {{0, 1}, {0, 1, 2}, {0, 1}};

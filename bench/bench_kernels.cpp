@@ -214,12 +214,12 @@ void moe_layer(benchmark::State& st, DType wt) {
   packed.add(w.down);
   packed.build(pool);
   const Exec ex{simd_kernels(), pool, &packed};
-  ModelConfig cfg;
-  cfg.n_embd = static_cast<int>(kEmbd);
   RouterSpec spec;
   spec.norm_topk = false;
   MoeScratch scratch;
-  scratch.reserve(cfg, w, n, kTopK);
+  scratch.reserve(w, spec, static_cast<int>(kEmbd), n, kTopK);
+  ResidentExpertStore store({w.experts()}, ex);
+  const MoeLayerSpec layer_spec{spec, {}, kTopK};
   const RoutingControl ctl;
   // Different inputs each iteration, so that different experts are picked (weights come from DRAM, as in decoding).
   constexpr int kInputs = 16;
@@ -228,7 +228,7 @@ void moe_layer(benchmark::State& st, DType wt) {
   int i = 0;
   for (auto _ : st) {
     const float* xi = x.data() + static_cast<size_t>(i++ % kInputs) * n * kEmbd;
-    moe_ffn_forward(ex, w, spec, kTopK, ctl, 0, xi, n, static_cast<int>(kEmbd), y.data(), scratch, nullptr);
+    moe_ffn_forward(ex, w, store, layer_spec, ctl, 0, xi, n, static_cast<int>(kEmbd), y.data(), scratch, nullptr);
     benchmark::DoNotOptimize(y.data());
   }
   int64_t active = 0;

@@ -65,6 +65,69 @@ TEST_P(Arch, BatchEqualsOneTokenDecodesAndThreadsDoNotMatter) {
   }
 }
 
+TEST_P(Arch, SequencesInOneStepEqualSeparateContexts) {
+  // Continuous batching: three sequences of different lengths advanced together in mixed steps (prompt chunks
+  // beside one-token decodes) give each sequence the logits it gets alone.
+  std::string dir = moe::test::scratch_dir("multiseq_" + GetParam());
+  auto m = Model::load(synth(dir, GetParam(), DType::Q8_0));
+  const int V = m->config().n_vocab;
+  const std::vector<std::vector<int32_t>> seqs = {{5, 77, 120, 33, 250, 9, 64}, {100, 299}, {0, 17, 42, 8, 200}};
+  std::vector<std::vector<float>> alone;
+  ThreadPool pool(2);
+  for (const auto& s : seqs) {
+    Context ctx(*m, pool, {.n_ctx = 32});
+    std::vector<float> out(s.size() * V);
+    ctx.decode(s, out.data(), true);
+    alone.push_back(out);
+  }
+  Context ctx(*m, pool, {.n_ctx = 32, .n_batch = 16, .n_seq = 4});
+  // Step 1: seq 0 tokens 0..2 (all logits), seq 2 token 0; step 2: seq 0 token 3, seq 1 tokens 0..1, seq 2 1..4;
+  // step 3: seq 0 tokens 4..6. Sequences go into slots 3, 0, 1 to show slots are independent of order.
+  const int slot[3] = {3, 0, 1};
+  struct Piece { int s, from, n; };
+  const std::vector<std::vector<Piece>> steps = {{{0, 0, 3}, {2, 0, 1}}, {{2, 1, 4}, {0, 3, 1}, {1, 0, 2}}, {{0, 4, 3}}};
+  for (const auto& step : steps) {
+    std::vector<SeqInput> in;
+    for (const Piece& p : step)
+      in.push_back({slot[p.s], std::span<const int32_t>(seqs[p.s]).subspan(p.from, p.n), true, true});
+    std::vector<float> out(16 * V);
+    const int rows = ctx.decode_step(in, out.data());
+    int row = 0;
+    for (const Piece& p : step)
+      for (int i = 0; i < p.n; ++i, ++row)
+        for (int v = 0; v < V; ++v)
+          ASSERT_NEAR(out[static_cast<size_t>(row) * V + v], alone[p.s][static_cast<size_t>(p.from + i) * V + v], 1e-5)
+              << "sequence " << p.s << " position " << p.from + i;
+    EXPECT_EQ(rows, row);
+  }
+  EXPECT_EQ(ctx.n_past(3), 7);
+  EXPECT_EQ(ctx.n_past(0), 2);
+  EXPECT_EQ(ctx.n_past(1), 5);
+  EXPECT_EQ(ctx.n_past(2), 0);
+  // A sequence restarted from a shared prefix continues as if fresh.
+  ctx.truncate(3, 4);
+  std::vector<float> out(V);
+  const SeqInput again{3, std::span<const int32_t>(seqs[0]).subspan(4, 1), true, false};
+  ctx.decode_step(std::span<const SeqInput>(&again, 1), out.data());
+  for (int v = 0; v < V; ++v) ASSERT_NEAR(out[v], alone[0][static_cast<size_t>(4) * V + v], 1e-5);
+}
+
+TEST(ModelErrors, MultiSequenceStepsRejectBadInput) {
+  std::string dir = moe::test::scratch_dir("multiseq_errors");
+  auto m = Model::load(synth(dir, "qwen3moe", DType::F32));
+  ThreadPool pool(1);
+  Context ctx(*m, pool, {.n_ctx = 8, .n_batch = 4, .n_seq = 2});
+  const std::vector<int32_t> a = {1, 2, 3}, b = {4, 5};
+  std::vector<float> out(8 * m->config().n_vocab);
+  const SeqInput too_many[2] = {{0, a}, {1, b}};
+  EXPECT_THROW(ctx.decode_step(too_many, out.data()), UsageError);  // 5 tokens > batch 4
+  const SeqInput twice[2] = {{0, std::span<const int32_t>(a).first(1)}, {0, std::span<const int32_t>(b).first(1)}};
+  EXPECT_THROW(ctx.decode_step(twice, out.data()), UsageError);
+  const SeqInput bad_slot{2, b};
+  EXPECT_THROW(ctx.decode_step(std::span<const SeqInput>(&bad_slot, 1), out.data()), UsageError);
+  EXPECT_EQ(ctx.n_past(0), 0);  // nothing was evaluated
+}
+
 TEST_P(Arch, RelabelledExpertsGiveTheSameLogits) {
   std::string dir = moe::test::scratch_dir("relabel_" + GetParam());
   std::string path = synth(dir, GetParam(), DType::Q8_0);

@@ -4,6 +4,7 @@
 
 #include <numeric>
 #include <random>
+#include <span>
 
 #include "moe/dispatch.h"
 #include "moe/moe_ffn.h"
@@ -52,24 +53,42 @@ struct RandomMoe {
   }
 };
 
-ModelConfig config_for(const RandomMoe& m, int k) {
-  ModelConfig c;
-  c.n_embd = m.n_embd;
-  c.n_expert = m.n_expert;
-  c.n_expert_used = k;
-  c.n_ff_exp = m.n_ff;
-  return c;
-}
+// A store that pins at most `cap` experts at a time (as a cache under a small memory budget does), so the layer
+// must run its expert GEMMs in chunks.
+class SmallStore final : public ExpertStore {
+ public:
+  SmallStore(const MoeWeights& w, const Exec& ex, int cap) : inner_({w.experts()}, ex), cap_(cap) {}
+  int acquire(int layer, std::span<const int32_t> experts, ExpertWeights* out) override {
+    EXPECT_FALSE(pinned_) << "acquire without release";
+    pinned_ = true;
+    ++calls;
+    return inner_.acquire(layer, experts.first(std::min<size_t>(experts.size(), static_cast<size_t>(cap_))), out);
+  }
+  void release(int) override { pinned_ = false; }
+  int capacity_experts(int) const override { return cap_; }
+  int calls = 0;
 
+ private:
+  ResidentExpertStore inner_;
+  int cap_;
+  bool pinned_ = false;
+};
+
+// cap > 0: a store that pins at most cap experts at once.
 std::vector<float> run_moe(const RandomMoe& m, int k, const std::vector<float>& x, int n_tokens, int threads,
-                           const RoutingControl& ctl = {}, const RouterSpec& spec = {}) {
+                           const RoutingControl& ctl = {}, const RouterSpec& spec = {}, int cap = 0,
+                           const KernelSet* kernels = nullptr) {
   ThreadPool pool(threads);
-  Exec ex{reference_kernels(), pool};
+  Exec ex{kernels ? *kernels : reference_kernels(), pool};
   MoeWeights w = m.weights();
   MoeScratch s;
-  s.reserve(config_for(m, k), w, n_tokens, std::max(k, ctl.max_experts_per_token(m.n_expert, k)));
+  s.reserve(w, spec, m.n_embd, n_tokens, std::max(k, ctl.max_experts_per_token(m.n_expert, k)));
   std::vector<float> y(x.size());
-  moe_ffn_forward(ex, w, spec, k, ctl, 0, x.data(), n_tokens, m.n_embd, y.data(), s, nullptr);
+  ResidentExpertStore resident({w.experts()}, ex);
+  SmallStore small(w, ex, cap);
+  ExpertStore& store = cap > 0 ? static_cast<ExpertStore&>(small) : resident;
+  const MoeLayerSpec ls{spec, {}, k};
+  moe_ffn_forward(ex, w, store, ls, ctl, 0, x.data(), n_tokens, m.n_embd, y.data(), s, nullptr);
   return y;
 }
 
@@ -88,7 +107,7 @@ TEST(Dispatch, GroupsByExpertInTokenOrderAndSkipsNullExperts) {
   std::vector<int32_t> ids = {2, 0, 0, 5, 2, 1};
   std::vector<int32_t> used = {2, 2, 2};
   DispatchPlan p;
-  p.reserve(4, 6);
+  p.reserve(4, 3, 2);
   p.build(ids.data(), used.data(), 3, 2, 4);
   EXPECT_EQ(p.n_rows, 5);
   EXPECT_EQ(p.count, (std::vector<int32_t>{2, 1, 2, 0}));
@@ -102,6 +121,59 @@ TEST(Dispatch, GroupsByExpertInTokenOrderAndSkipsNullExperts) {
     seen[p.row_slot[r]]++;
   }
   EXPECT_EQ(seen, (std::vector<int>{1, 1, 1, 0, 1, 1}));
+  EXPECT_EQ(p.slot_row, (std::vector<int32_t>{3, 0, 1, -1, 4, 2}));
+}
+
+TEST(Dispatch, PlanInvariantsOnRandomRoutings) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int E = 1 + static_cast<int>(rng() % 9), K = 1 + static_cast<int>(rng() % 4), T = static_cast<int>(rng() % 13);
+    std::vector<int32_t> ids(static_cast<size_t>(T * K)), used(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) {
+      used[t] = static_cast<int32_t>(rng() % (K + 1));
+      for (int j = 0; j < K; ++j) ids[t * K + j] = static_cast<int32_t>(rng() % (E + 2));  // some null ids
+    }
+    DispatchPlan p;
+    p.reserve(E, 13, K);
+    p.build(ids.data(), used.data(), T, K, E);
+    int valid = 0;
+    for (int t = 0; t < T; ++t)
+      for (int j = 0; j < K; ++j) {
+        const int r = p.slot_row[t * K + j];
+        const bool real = j < used[t] && ids[t * K + j] < E;
+        valid += real;
+        ASSERT_EQ(r >= 0, real);
+        if (real) {
+          ASSERT_EQ(p.row_slot[r], t * K + j);  // slot -> row -> slot
+          ASSERT_EQ(p.row_token[r], t);
+          ASSERT_GE(r, p.offset[ids[t * K + j]]);  // the row lies in its expert's range
+          ASSERT_LT(r, p.offset[ids[t * K + j] + 1]);
+        }
+      }
+    ASSERT_EQ(p.n_rows, valid);
+    ASSERT_EQ(p.offset[0], 0);
+    for (int e = 0; e < E; ++e) {
+      ASSERT_EQ(p.offset[e + 1] - p.offset[e], p.count[e]);
+      for (int r = p.offset[e] + 1; r < p.offset[e + 1]; ++r) ASSERT_LT(p.row_slot[r - 1], p.row_slot[r]);  // token order
+    }
+    for (size_t i = 0; i < p.active.size(); ++i) ASSERT_GT(p.count[p.active[i]], 0);
+  }
+}
+
+TEST(Dispatch, GatherThenCombineWithUnitWeightsIsTheIdentity) {
+  // One slot per token, weight 1: combine(gather(x)) == x for any routing.
+  const int T = 7, E = 3, D = 5;
+  std::vector<int32_t> ids = {2, 0, 1, 2, 2, 0, 1}, used(T, 1);
+  std::vector<float> w(T, 1.0f), x(T * D);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) * 0.25f - 3.0f;
+  DispatchPlan p;
+  p.reserve(E, T, 1);
+  p.build(ids.data(), used.data(), T, 1, E);
+  std::vector<float> rows(T * D, -1.0f), y(T * D, 99.0f);
+  gather_rows(p, reinterpret_cast<const uint8_t*>(x.data()), sizeof(float) * D, 0, p.n_rows,
+              reinterpret_cast<uint8_t*>(rows.data()));
+  combine_rows(p, w.data(), used.data(), 1, rows.data(), D, 0, T, 0, D, y.data());
+  EXPECT_EQ(y, x);
 }
 
 TEST(MoeFfn, OneExpertEqualsDenseFfn) {
@@ -170,10 +242,22 @@ TEST(MoeFfn, ObserverSeesEveryRoutingDecision) {
   Exec ex{reference_kernels(), pool};
   MoeWeights w = m.weights();
   MoeScratch s;
-  s.reserve(config_for(m, 2), w, 3, 2);
+  s.reserve(w, RouterSpec{}, 32, 3, 2);
   auto x = random_x(3, 32, 10);
   std::vector<float> y(x.size());
-  moe_ffn_forward(ex, w, RouterSpec{}, 2, RoutingControl{}, 0, x.data(), 3, 32, y.data(), s, &obs);
+  ResidentExpertStore store({w.experts()}, ex);
+  moe_ffn_forward(ex, w, store, MoeLayerSpec{{}, {}, 2}, RoutingControl{}, 0, x.data(), 3, 32, y.data(), s, &obs);
   EXPECT_EQ(obs.tokens, 3);
   EXPECT_EQ(obs.assignments, 6);
+}
+
+TEST(MoeFfn, ExpertsInChunksEqualAllAtOnce) {
+  // A store that can pin only 1, 2 or 3 experts at a time gives bit-identical outputs (prefill under a budget).
+  RandomMoe m(64, 32, 8, 13);
+  const int T = 11;
+  auto x = random_x(T, m.n_embd, 14);
+  const auto whole = run_moe(m, 3, x, T, 2);
+  for (int cap : {1, 2, 3}) EXPECT_EQ(run_moe(m, 3, x, T, 2, {}, {}, cap), whole) << "capacity " << cap;
+  const auto whole_simd = run_moe(m, 3, x, T, 2, {}, {}, 0, &simd_kernels());
+  EXPECT_EQ(run_moe(m, 3, x, T, 2, {}, {}, 2, &simd_kernels()), whole_simd);
 }

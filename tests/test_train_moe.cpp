@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 
+#include "moe/moe_ffn.h"
 #include "moe/router.h"
 #include "train/moe_layer_train.h"
 #include "train/optimizer.h"
@@ -450,5 +451,69 @@ TEST(TrainMoe, MoGEGroupsCarryEqualLoad) {
     double load = 0;
     for (int e = 4 * g; e < 4 * g + 4; ++e) load += a.load[e];
     EXPECT_EQ(load, N);  // imbalance score 0 by construction
+  }
+}
+
+// The trainer's forward runs the MoE core's route, plan, gather and combine steps; with its own fp32 GEMMs it must
+// equal the inference layer (moe_ffn_forward over the same float weights): same experts, outputs to float rounding.
+TEST(TrainMoe, TrainingForwardEqualsInferenceForward) {
+  struct Case { const char* name; RoutingOptions r; int n_expert, k; };
+  RoutingOptions topk, sig, moge, null;
+  sig.gating = Gating::Sigmoid;
+  sig.norm_topk = false;
+  sig.weights_scale = 2.5f;
+  moge.n_group = 2;
+  null.n_null = 2;
+  for (const Case& c : {Case{"softmax top-k", topk, 6, 2}, Case{"sigmoid scaled", sig, 6, 3},
+                        Case{"MoGE groups", moge, 8, 4}, Case{"null experts", null, 6, 2}}) {
+    ModelShape m;
+    m.n_embd = 48;
+    m.n_ff_exp = 40;
+    m.n_expert = c.n_expert;
+    m.n_expert_used = c.k;
+    m.routing = c.r;
+    const int d = m.n_embd, f = m.n_ff_exp, E = m.n_expert, S = m.n_slots(), N = 13;
+    const auto router = randn(static_cast<size_t>(S) * d, 1, 0.5f), gate = randn(static_cast<size_t>(E) * f * d, 2, 0.2f);
+    const auto up = randn(static_cast<size_t>(E) * f * d, 3, 0.2f), down = randn(static_cast<size_t>(E) * d * f, 4, 0.2f);
+    const auto x = randn(static_cast<size_t>(N) * d, 5);
+    ThreadPool pool(2);
+    MoeParams p;
+    p.router = router.data();
+    p.gate = gate.data();
+    p.up = up.data();
+    p.down = down.data();
+    MoeActs acts;
+    acts.reserve(m, N);
+    std::vector<float> y_train(static_cast<size_t>(N) * d);
+    RouteStep rs;
+    rs.train = false;
+    moe_forward(pool, m, p, x.data(), N, y_train.data(), acts, rs);
+
+    auto u8 = [](const std::vector<float>& v) { return reinterpret_cast<const uint8_t*>(v.data()); };
+    MoeWeights w;
+    const size_t ds = sizeof(float) * d, fsz = sizeof(float) * f;
+    w.router = Mat{DType::F32, S, d, u8(router), ds};
+    w.gate = ExpertMats{DType::F32, f, d, E, u8(gate), ds, ds * f};
+    w.up = ExpertMats{DType::F32, f, d, E, u8(up), ds, ds * f};
+    w.down = ExpertMats{DType::F32, d, f, E, u8(down), fsz, fsz * d};
+    Exec ex{reference_kernels(), pool};
+    MoeScratch s;
+    const RouterSpec spec = router_spec(m);
+    s.reserve(w, spec, d, N, c.k);
+    ResidentExpertStore store({w.experts()}, ex);
+    std::vector<float> y_inf(static_cast<size_t>(N) * d);
+    moe_ffn_forward(ex, w, store, MoeLayerSpec{spec, {}, c.k}, RoutingControl{}, 0, x.data(), N, d, y_inf.data(), s,
+                    nullptr);
+    for (int t = 0; t < N; ++t) {
+      ASSERT_EQ(s.n_used[t], acts.n_used[t]) << c.name;
+      for (int j = 0; j < s.n_used[t]; ++j) ASSERT_EQ(s.ids[t * c.k + j], acts.ids[t * acts.K + j]) << c.name;
+    }
+    double max_abs = 0, scale = 0;
+    for (size_t i = 0; i < y_inf.size(); ++i) {
+      max_abs = std::max(max_abs, static_cast<double>(std::fabs(y_inf[i] - y_train[i])));
+      scale = std::max(scale, static_cast<double>(std::fabs(y_inf[i])));
+    }
+    std::printf("[train vs inference] %-14s max abs %.3e (scale %.3e)\n", c.name, max_abs, scale);
+    EXPECT_LE(max_abs, 1e-5 * scale) << c.name;  // float GEMMs summed in another order
   }
 }

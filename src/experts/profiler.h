@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "experts/expert_stats.h"
+#include "model/config.h"
 #include "moe/moe_ffn.h"
 
 namespace moe {

@@ -4,25 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "moe/moe_spec.h"
+
 namespace moe {
 
 class GgufFile;
 
 enum class RopeType { Norm, Neox };        // Norm: rotate pairs (2i, 2i+1); Neox: pairs (i, i + n_rot/2)
 enum class QkNorm { None, PerHead, Full };  // RMSNorm of q and k: per head (Qwen3) or over all heads (OLMoE)
-enum class Gating { Softmax, Sigmoid };     // router scores from logits
-
-// How a router turns logits into expert ids and weights. Stored explicitly per model, never hard-coded in
-// the kernel: softmax/sigmoid, renormalise the k weights or not, scale them, optional group-limited top-k.
-struct RouterSpec {
-  Gating gating = Gating::Softmax;
-  bool norm_topk = true;       // renormalise the selected weights to sum to 1
-  float weights_scale = 1.0f;  // multiplied into the k weights (routed_scaling_factor)
-  int n_group = 1;             // group-limited routing (DeepSeek-V3): experts in n_group groups,
-  int n_group_used = 1;        //   only the best n_group_used groups are eligible
-  bool group_balanced = false; // MoGE: every group contributes exactly k / n_group experts per token
-  int n_null = 0;              // AdaMoE null experts after the real ones: selectable, zero output
-};
 
 struct ModelConfig {
   std::string arch;  // general.architecture

@@ -1,23 +1,36 @@
-// The MoE feed-forward layer as explicit, separately testable steps:
-// router matmul -> route each token -> group assignments by expert -> per-expert SwiGLU GEMMs on the
-// gathered rows, tiled (expert, row block) across threads -> weighted sum back per token, in slot order.
+// The MoE feed-forward layer as a sequence of named, separately tested steps:
+//   router logits -> route (router.h) -> plan: counts, offsets, permutation, slot rows (dispatch.h)
+//   -> gather activation rows into expert order (dispatch.h) -> expert GEMMs on (expert, row block) tiles over the
+//   weights an ExpertStore hands out (expert_store.h) -> combine: weighted sum per token in slot order (dispatch.h).
+// When the store cannot pin every routed expert at once, the GEMMs run in chunks of experts, each brought in once
+// per batch. Training's forward (train/moe_layer_train.cpp) runs the same route, plan, gather and combine steps.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "core/tensor_view.h"
-#include "model/config.h"
 #include "moe/dispatch.h"
+#include "moe/expert_store.h"
+#include "moe/moe_spec.h"
 #include "moe/router.h"
 #include "ops/exec.h"
 
 namespace moe {
 
+// The weights of a MoE layer: router (resident) and the expert tensors as bound from the file (what a store serves).
 struct MoeWeights {
   Mat router;            // [n_expert (+ n_null) rows, n_embd cols]
   Vec selection_bias;    // optional [n_expert]: added to scores for selection only
   ExpertMats gate, up;   // [n_expert][n_ff rows, n_embd cols]
   ExpertMats down;       // [n_expert][n_embd rows, n_ff cols]
+  LayerExperts experts() const { return {gate, up, down}; }
+};
+
+// A layer's semantics: how it routes and what its experts compute, with the model's number of experts per token.
+struct MoeLayerSpec {
+  RouterSpec router;
+  ExpertFfnSpec ffn;
+  int model_k = 1;
 };
 
 // What one layer's routing decided for a batch; handed to observers (profiling, traces) before experts run.
@@ -50,18 +63,26 @@ class RoutingObserver {
 struct MoeScratch {
   int max_tokens = 0, slot_stride = 0, n_total = 0;
   std::vector<float> logits, probs, weights, route_scratch;
-  std::vector<int32_t> ids, n_used, slot_row;
+  std::vector<int32_t> ids, n_used;
   DispatchPlan plan;
+  std::vector<ExpertWeights> expert_w;   // [n_expert] weights of the chunk being computed
   std::vector<uint8_t> xq, xg, hq;       // quantized activations: all tokens, gathered rows, hidden rows
   std::vector<uint8_t> xq_up, xg_up;     // only when up wants another dot format than gate
   std::vector<float> gate_out, up_out, down_out;
   std::vector<int32_t> pending;          // [n_expert] gate/up tiles not yet finished (atomic_ref counters)
-  void reserve(const ModelConfig& cfg, const MoeWeights& w, int max_tokens, int max_k);
+  void reserve(const MoeWeights& w, const RouterSpec& spec, int n_embd, int max_tokens, int max_k);
 };
+
+// Step 1: router logits for all tokens, [n_tokens][router rows] into s.logits.
+void moe_router_logits(const Exec& ex, const Mat& router, const float* xn, int n_tokens, int n_embd, MoeScratch& s);
+
+// Step 2: routes every token of the batch from s.logits into s.ids / s.weights / s.n_used (and s.probs).
+void moe_route(const MoeLayerSpec& spec, const RoutingControl& ctl, int layer, const Vec& selection_bias, int n_expert,
+               int n_tokens, MoeScratch& s);
 
 // y[t] = sum over the token's selected experts of weight * expert(xn[t]) (null experts add nothing).
 // xn, y: [n_tokens][n_embd]. y is overwritten.
-void moe_ffn_forward(const Exec& ex, const MoeWeights& w, const RouterSpec& spec, int model_k,
+void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, const MoeLayerSpec& spec,
                      const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
                      MoeScratch& s, RoutingObserver* observer);
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/config.h"
+#include "moe/moe_spec.h"
 
 namespace moe {
 

@@ -12,11 +12,11 @@ class PackedWeights;
 
 // Wall time per kind of op, accumulated while attached to an Exec (benchmarks, `moe bench --profile`).
 struct OpTimes {
-  enum Op { kNorm, kQkv, kAttention, kWo, kRouter, kRoute, kGateUp, kDown, kOutput, kCount };
+  enum Op { kNorm, kQkv, kAttention, kWo, kRouter, kRoute, kExpertWait, kGateUp, kDown, kOutput, kCount };
   double seconds[kCount] = {};
   static const char* name(int op) {
     static const char* const names[kCount] = {"norms+rope+residual", "q/k/v proj", "attention", "output proj",
-                                              "router",  "routing+dispatch", "experts gate/up", "experts down",
+                                              "router",  "routing+dispatch", "expert store (wait for loads)", "experts gate/up", "experts down",
                                               "lm head"};
     return names[op];
   }

@@ -83,6 +83,13 @@ void convert_acts(const Exec& ex, const ActFormat& f, const float* x, int64_t ld
   ex.pool.parallel_for((n + per - 1) / per, [&](int64_t i, int) { rows(i * per, std::min(per, n - i * per)); });
 }
 
+ActRows acts_for(const Exec& ex, const ActFormat& f, const float* x, int64_t n, int64_t k, uint8_t* buf) {
+  if (acts_are_floats(f)) return {reinterpret_cast<const uint8_t*>(x), sizeof(float) * static_cast<size_t>(k)};
+  const size_t stride = act_bytes(f, k);
+  convert_acts(ex, f, x, k, n, k, buf, stride);
+  return {buf, stride};
+}
+
 void matmul_rows(const KernelSet& k, const WeightRef& w, int64_t r0, int64_t r1, const uint8_t* xq, size_t x_stride,
                  int64_t n, float* y, int64_t ldy) {
   if (w.packed)

@@ -54,6 +54,14 @@ bool acts_are_floats(const ActFormat& f);
 void convert_acts(const Exec& ex, const ActFormat& f, const float* x, int64_t ldx, int64_t n, int64_t k, uint8_t* out,
                   size_t out_stride);
 
+// Float activation rows made ready for weights of format f: the floats themselves when f wants floats, else
+// converted into buf (act_bytes(f, k) bytes per row). Models call this instead of converting formats themselves.
+struct ActRows {
+  const uint8_t* data;
+  size_t stride;
+};
+ActRows acts_for(const Exec& ex, const ActFormat& f, const float* x, int64_t n, int64_t k, uint8_t* buf);
+
 // Rows [r0, r1) (r0 a multiple of 16) of y = W X on the calling thread.
 void matmul_rows(const KernelSet& k, const WeightRef& w, int64_t r0, int64_t r1, const uint8_t* xq, size_t x_stride,
                  int64_t n, float* y, int64_t ldy);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "moe/dispatch.h"
 #include "moe/router.h"
 #include "train/blas.h"
 #include "train/rng.h"
@@ -17,18 +18,6 @@ constexpr float kNormFloor = 6.103515625e-5f;  // the inference router's floor o
 constexpr int64_t kRowBlock = 512;             // token rows per expert tile (large GEMMs run near peak)
 constexpr int64_t kOutBlock = 256;             // weight-gradient rows per tile
 constexpr int kMaxRouteParts = 256;            // routing is split into at most this many parts
-
-RouterSpec router_spec(const ModelShape& m) {
-  RouterSpec s;
-  s.gating = m.routing.gating;
-  s.norm_topk = m.routing.norm_topk;
-  s.weights_scale = m.routing.weights_scale;
-  s.n_group = m.routing.n_group;
-  s.n_group_used = m.routing.n_group;
-  s.group_balanced = m.routing.n_group > 1;
-  s.n_null = m.routing.n_null;
-  return s;
-}
 
 size_t route_scratch_floats(const ModelShape& m) {
   return static_cast<size_t>(m.n_slots()) + 2 * static_cast<size_t>(m.routing.n_group) + 8;
@@ -97,7 +86,7 @@ MOE_VEC_CLONES void scaled_copy(float a, const float* x, float* y, int64_t n) {
 int make_row_tiles(const MoeActs& a, int E, int64_t blk, std::vector<int32_t>& tiles) {
   int n = 0;
   for (int e = 0; e < E; ++e)
-    for (int64_t r = 0; r < a.count[static_cast<size_t>(e)]; r += blk) {
+    for (int64_t r = 0; r < a.plan.count[static_cast<size_t>(e)]; r += blk) {
       tiles[2 * static_cast<size_t>(n)] = e;
       tiles[2 * static_cast<size_t>(n) + 1] = static_cast<int32_t>(r);
       ++n;
@@ -106,6 +95,18 @@ int make_row_tiles(const MoeActs& a, int E, int64_t blk, std::vector<int32_t>& t
 }
 
 }  // namespace
+
+RouterSpec router_spec(const ModelShape& m) {
+  RouterSpec s;
+  s.gating = m.routing.gating;
+  s.norm_topk = m.routing.norm_topk;
+  s.weights_scale = m.routing.weights_scale;
+  s.n_group = m.routing.n_group;
+  s.n_group_used = m.routing.n_group;
+  s.group_balanced = m.routing.n_group > 1;
+  s.n_null = m.routing.n_null;
+  return s;
+}
 
 float dts_gumbel(uint64_t seed, int64_t step, int micro, int layer, int64_t token, int slot) {
   const double u = unit_open(mix_key(seed ^ 0xD75D75ull, static_cast<uint64_t>(step),
@@ -125,11 +126,7 @@ void MoeActs::reserve(const ModelShape& m, int64_t max_tokens) {
   ids.assign(R, 0);
   weights.assign(R, 0.f);
   n_used.assign(N, 0);
-  count.assign(E, 0);
-  offset.assign(E + 1, 0);
-  row_token.assign(R, 0);
-  row_slot.assign(R, 0);
-  slot_row.assign(R, -1);
+  plan.reserve(static_cast<int>(E), static_cast<int>(N), K);
   xg.assign(R * d, 0.f);
   hg.assign(R * f, 0.f);
   hu.assign(R * f, 0.f);
@@ -254,41 +251,25 @@ void moe_forward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, cons
   linear_fwd(pool, xn, p.router, N, d, S, a.logits.data());
   route_all(pool, m, p, N, a, rs);
 
-  // 3. Count rows per expert, offsets, rows in (expert, token, slot) order.
-  std::fill(a.count.begin(), a.count.end(), 0);
-  for (int64_t t = 0; t < N; ++t)
-    for (int j = 0; j < a.n_used[static_cast<size_t>(t)]; ++j) {
-      const int e = a.ids[t * K + j];
-      if (e < E) ++a.count[static_cast<size_t>(e)];
-    }
-  a.offset[0] = 0;
-  for (int e = 0; e < E; ++e) a.offset[static_cast<size_t>(e) + 1] = a.offset[static_cast<size_t>(e)] + a.count[static_cast<size_t>(e)];
-  a.n_rows = a.offset[static_cast<size_t>(E)];
-  std::fill(a.slot_row.begin(), a.slot_row.begin() + N * K, -1);
-  {
-    int32_t cursor[1024];
-    for (int e = 0; e < E; ++e) cursor[e] = a.offset[static_cast<size_t>(e)];
-    for (int64_t t = 0; t < N; ++t)
-      for (int j = 0; j < a.n_used[static_cast<size_t>(t)]; ++j) {
-        const int e = a.ids[t * K + j];
-        if (e >= E) continue;
-        const int32_t r = cursor[e]++;
-        a.row_token[static_cast<size_t>(r)] = static_cast<int32_t>(t);
-        a.row_slot[static_cast<size_t>(r)] = static_cast<int32_t>(t * K + j);
-        a.slot_row[static_cast<size_t>(t * K + j)] = r;
-      }
-  }
+  // 3. Plan: rows per expert, offsets, rows in (expert, token, slot) order (the inference plan step).
+  a.plan.build(a.ids.data(), a.n_used.data(), static_cast<int>(N), K, E);
+  a.n_rows = a.plan.n_rows;
 
-  // 4. Gather, then per (expert, row block): gate and up GEMMs, SwiGLU, down GEMM.
-  pool.parallel_for(a.n_rows, [&](int64_t r, int) {
-    std::memcpy(a.xg.data() + r * d, xn + static_cast<int64_t>(a.row_token[static_cast<size_t>(r)]) * d, sizeof(float) * d);
+  // 4. Gather (the inference gather step on float rows), then per (expert, row block): gate and up GEMMs, SwiGLU,
+  // down GEMM.
+  const int64_t n_parts = std::min<int64_t>(a.n_rows, 4 * static_cast<int64_t>(pool.size()));
+  pool.parallel_for(n_parts, [&](int64_t part, int) {
+    int64_t b, e;
+    split_range(a.n_rows, static_cast<int>(n_parts), static_cast<int>(part), b, e);
+    gather_rows(a.plan, reinterpret_cast<const uint8_t*>(xn), sizeof(float) * static_cast<size_t>(d), static_cast<int>(b),
+                static_cast<int>(e), reinterpret_cast<uint8_t*>(a.xg.data()));
   });
   std::vector<int32_t>& tiles = a.tiles;
   const int n_tiles = make_row_tiles(a, E, kRowBlock, tiles);
   pool.parallel_for(n_tiles, [&](int64_t ti, int) {
     const int e = tiles[2 * static_cast<size_t>(ti)];
-    const int64_t r0 = a.offset[static_cast<size_t>(e)] + tiles[2 * static_cast<size_t>(ti) + 1];
-    const int64_t n = std::min<int64_t>(kRowBlock, a.offset[static_cast<size_t>(e) + 1] - r0);
+    const int64_t r0 = a.plan.offset[static_cast<size_t>(e)] + tiles[2 * static_cast<size_t>(ti) + 1];
+    const int64_t n = std::min<int64_t>(kRowBlock, a.plan.offset[static_cast<size_t>(e) + 1] - r0);
     const float* x = a.xg.data() + r0 * d;
     float* hg = a.hg.data() + r0 * f;
     float* hu = a.hu.data() + r0 * f;
@@ -310,22 +291,18 @@ void moe_forward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, cons
       for (int64_t t = 0; t < N; ++t) a.sh_logit[static_cast<size_t>(t)] = dot(xn + t * d, p.sh_gate, d);
   }
 
-  // 6. Weighted sum per token in slot order (null experts add nothing), plus the shared expert.
+  // 6. Weighted sum per token in slot order (the inference combine step; null experts add nothing), plus the
+  // shared expert.
   pool.parallel_for(pool.size(), [&](int64_t part, int) {
     int64_t b, e;
     split_range(N, pool.size(), static_cast<int>(part), b, e);
-    for (int64_t t = b; t < e; ++t) {
-      float* yt = y + t * d;
-      std::memset(yt, 0, sizeof(float) * d);
-      for (int j = 0; j < a.n_used[static_cast<size_t>(t)]; ++j) {
-        const int32_t r = a.slot_row[static_cast<size_t>(t * K + j)];
-        if (r >= 0) axpy(a.weights[static_cast<size_t>(t * K + j)], a.out.data() + static_cast<int64_t>(r) * d, yt, d);
-      }
-      if (fs > 0) {
+    combine_rows(a.plan, a.weights.data(), a.n_used.data(), K, a.out.data(), d, static_cast<int>(b), static_cast<int>(e),
+                 0, d, y);
+    if (fs > 0)
+      for (int64_t t = b; t < e; ++t) {
         const float gs = p.sh_gate ? 1.0f / (1.0f + std::exp(-a.sh_logit[static_cast<size_t>(t)])) : 1.0f;
-        axpy(gs, a.out_s.data() + t * d, yt, d);
+        axpy(gs, a.out_s.data() + t * d, y + t * d, d);
       }
-    }
   });
 }
 
@@ -418,8 +395,8 @@ void moe_backward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, Moe
   // 2. Gate-weight gradients and the gradient of each gathered row's output.
   std::fill(s.dw.begin(), s.dw.begin() + N * K, 0.0f);
   pool.parallel_for(a.n_rows, [&](int64_t r, int) {
-    const int32_t slot = a.row_slot[static_cast<size_t>(r)];
-    const int64_t t = a.row_token[static_cast<size_t>(r)];
+    const int32_t slot = a.plan.row_slot[static_cast<size_t>(r)];
+    const int64_t t = a.plan.row_token[static_cast<size_t>(r)];
     const float* dyt = dy + t * d;
     s.dw[static_cast<size_t>(slot)] = dot(dyt, a.out.data() + r * d, d);
     scaled_copy(a.weights[static_cast<size_t>(slot)], dyt, s.dout_rows.data() + r * d, d);
@@ -430,8 +407,8 @@ void moe_backward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, Moe
   const int n_tiles = make_row_tiles(a, E, kRowBlock, tiles);
   pool.parallel_for(n_tiles, [&](int64_t ti, int) {
     const int e = tiles[2 * static_cast<size_t>(ti)];
-    const int64_t r0 = a.offset[static_cast<size_t>(e)] + tiles[2 * static_cast<size_t>(ti) + 1];
-    const int64_t n = std::min<int64_t>(kRowBlock, a.offset[static_cast<size_t>(e) + 1] - r0);
+    const int64_t r0 = a.plan.offset[static_cast<size_t>(e)] + tiles[2 * static_cast<size_t>(ti) + 1];
+    const int64_t n = std::min<int64_t>(kRowBlock, a.plan.offset[static_cast<size_t>(e) + 1] - r0);
     float* dact = s.dact.data() + r0 * f;
     sgemm(false, false, n, f, d, 1.0f, s.dout_rows.data() + r0 * d, d, p.down + e * d * f, f, 0.0f, dact, f);
     swiglu_bwd_serial(dact, a.hg.data() + r0 * f, a.hu.data() + r0 * f, n * f, s.dhg.data() + r0 * f,
@@ -444,7 +421,7 @@ void moe_backward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, Moe
   // 4. Expert weight gradients, tiled over (expert, matrix, output rows): each summed over the expert's rows.
   int n_wt = 0;
   for (int e = 0; e < E; ++e) {
-    if (a.count[static_cast<size_t>(e)] == 0) continue;
+    if (a.plan.count[static_cast<size_t>(e)] == 0) continue;
     for (int kind = 0; kind < 3; ++kind) {
       const int64_t rows = kind == 2 ? d : f;
       for (int64_t r = 0; r < rows; r += kOutBlock) {
@@ -458,7 +435,7 @@ void moe_backward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, Moe
   pool.parallel_for(n_wt, [&](int64_t ti, int) {
     const int e = tiles[3 * static_cast<size_t>(ti)], kind = tiles[3 * static_cast<size_t>(ti) + 1];
     const int64_t o0 = tiles[3 * static_cast<size_t>(ti) + 2];
-    const int64_t row0 = a.offset[static_cast<size_t>(e)], n = a.count[static_cast<size_t>(e)];
+    const int64_t row0 = a.plan.offset[static_cast<size_t>(e)], n = a.plan.count[static_cast<size_t>(e)];
     if (kind == 2) {  // dWd[o0:o1][f] += dO[:, o0:o1]^T act
       const int64_t m_rows = std::min(kOutBlock, d - o0);
       sgemm(true, false, m_rows, f, n, 1.0f, s.dout_rows.data() + row0 * d + o0, d, a.act.data() + row0 * f, f, 1.0f,
@@ -479,7 +456,7 @@ void moe_backward(ThreadPool& pool, const ModelShape& m, const MoeParams& p, Moe
       float* dx = dxn + t * d;
       if (!dxn_written) std::memset(dx, 0, sizeof(float) * d);
       for (int j = 0; j < a.n_used[static_cast<size_t>(t)]; ++j) {
-        const int32_t r = a.slot_row[static_cast<size_t>(t * K + j)];
+        const int32_t r = a.plan.slot_row[static_cast<size_t>(t * K + j)];
         if (r >= 0) axpy(1.0f, s.dxg.data() + static_cast<int64_t>(r) * d, dx, d);
       }
     }

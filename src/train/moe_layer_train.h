@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "moe/dispatch.h"
+#include "moe/moe_spec.h"
 #include "train/ops.h"
 #include "train/train_config.h"
 
@@ -48,9 +50,7 @@ struct MoeActs {
   std::vector<int32_t> ids;          // [N][K] selected slots (null experts are ids >= E)
   std::vector<float> weights;        // [N][K] gate weights (normalised, scaled)
   std::vector<int32_t> n_used;       // [N]
-  std::vector<int32_t> count, offset;        // [E], [E + 1]: rows per expert, first row
-  std::vector<int32_t> row_token, row_slot;  // [R]: token and slot (t * K + j) of each gathered row
-  std::vector<int32_t> slot_row;             // [N][K]: gathered row of each slot, -1 for null experts
+  DispatchPlan plan;                 // rows per expert, offsets, token/slot of each gathered row, row of each slot
   int64_t n_rows = 0;
   std::vector<float> xg, hg, hu, act, out;   // [R][d], [R][f], [R][f], [R][f], [R][d]
   std::vector<float> hg_s, hu_s, act_s, out_s, sh_logit;  // shared expert: [N][fs] x3, [N][d], [N]
@@ -74,6 +74,9 @@ struct MoeScratchTrain {
   std::vector<int32_t> tiles;                         // expert tiles of the backward
   void reserve(const ModelShape& m, int64_t max_tokens);
 };
+
+// The inference router's spec for a training shape (the trained model routes exactly like this at inference).
+RouterSpec router_spec(const ModelShape& m);
 
 // Gumbel noise g = -log(-log u) of the DTS gate for (step, micro, layer, token, slot); exposed for tests.
 float dts_gumbel(uint64_t seed, int64_t step, int micro, int layer, int64_t token, int slot);

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "model/config.h"
+#include "moe/moe_spec.h"
 
 namespace moe::train {
 

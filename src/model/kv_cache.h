@@ -1,0 +1,52 @@
+// KV cache: per layer, per sequence slot, room for n_ctx positions. What a position holds is up to the layer's
+// attention kind (GQA: keys in transposed blocks of kKeyBlock positions and values per KV head; MLA: the compressed
+// latent and the rope part); the cache owns the memory and each sequence's length.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace moe {
+
+// Floats one position takes in one layer, split into the key part and the value part.
+struct KvLayerShape {
+  int64_t k_floats = 0;
+  int64_t v_floats = 0;
+};
+
+class KvCache {
+ public:
+  // n_ctx positions per sequence (the key part is padded to whole blocks of pad_to positions).
+  KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad_to);
+
+  // Bytes the cache would take, to check before allocating (and to report).
+  static size_t bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, int n_ctx, int pad_to);
+
+  int n_seq() const { return n_seq_; }
+  int n_ctx() const { return n_ctx_; }
+  int64_t ctx_padded() const { return ctx_padded_; }
+  size_t bytes() const;
+
+  // Positions held for sequence seq; set by the context after a forward step, or lowered to forget positions.
+  int n_past(int seq) const { return n_past_[static_cast<size_t>(seq)]; }
+  void set_n_past(int seq, int n) { n_past_[static_cast<size_t>(seq)] = n; }
+
+  // Key part of (layer, seq): ctx_padded() * k_floats floats; value part: n_ctx() * v_floats floats.
+  float* k(int layer, int seq) { return layers_[static_cast<size_t>(layer)].k.data() + seq * k_stride(layer); }
+  float* v(int layer, int seq) { return layers_[static_cast<size_t>(layer)].v.data() + seq * v_stride(layer); }
+  const KvLayerShape& shape(int layer) const { return layers_[static_cast<size_t>(layer)].shape; }
+
+ private:
+  size_t k_stride(int layer) const { return static_cast<size_t>(ctx_padded_ * shape(layer).k_floats); }
+  size_t v_stride(int layer) const { return static_cast<size_t>(n_ctx_) * static_cast<size_t>(shape(layer).v_floats); }
+  struct Layer {
+    KvLayerShape shape;
+    std::vector<float> k, v;
+  };
+  std::vector<Layer> layers_;
+  std::vector<int> n_past_;
+  int n_seq_ = 0, n_ctx_ = 0;
+  int64_t ctx_padded_ = 0;
+};
+
+}  // namespace moe

@@ -1,0 +1,80 @@
+// The one way the MoE layer gets expert weights. Given a layer and the experts a batch routes to, a store returns
+// their weights in the layout the kernels want, pinned until the layer releases them. The resident store holds every
+// expert in memory; the cached store (moe/cached_store.h) keeps a bounded set and reads the rest from disk; expert
+// parallelism across processes will be one more store.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/tensor_view.h"
+#include "ops/matmul.h"
+
+namespace moe {
+
+// One expert's three projections, ready for matmul_rows(): gate/up [n_ff rows, n_embd cols], down [n_embd, n_ff].
+struct ExpertWeights {
+  WeightRef gate, up, down;
+};
+
+// The expert tensors of one MoE layer as they are in the model file (views into the mapped file).
+struct LayerExperts {
+  ExpertMats gate, up, down;
+  bool present() const { return gate.present(); }
+};
+
+// Counters a store keeps; benchmarks and run summaries report them. All sizes in bytes, times in seconds.
+struct ExpertStoreStats {
+  uint64_t requests = 0;        // experts asked for by acquire()
+  uint64_t hits = 0;            // ... that were already resident (or in flight from a prefetch)
+  uint64_t loads = 0;           // experts read from disk
+  uint64_t bytes_read = 0;      // bytes read from disk
+  double read_seconds = 0;      // I/O thread time spent reading (for the measured disk bandwidth)
+  double stall_seconds = 0;     // time acquire() waited for reads
+  uint64_t prefetch_issued = 0; // experts a prefetch hint asked for that were not resident
+  uint64_t prefetch_useful = 0; // ... that a later acquire() of the same layer used
+  uint64_t prefetch_hinted = 0; // experts named by prefetch hints (resident or not)
+  uint64_t prefetch_hint_hits = 0;  // ... that the next acquire() of that layer asked for (precision numerator)
+  uint64_t acquired_after_hint = 0; // experts acquired in layers that had a hint (recall denominator)
+};
+
+class ExpertStore {
+ public:
+  virtual ~ExpertStore() = default;
+
+  // Makes a prefix of `experts` (distinct ids of `layer`, in the order given) resident and pins it until
+  // release(layer). Writes their weights to out[0..n) and returns n >= 1 (n < experts.size() only when the store
+  // cannot hold them all at once: the caller computes those, releases, and asks again for the rest).
+  virtual int acquire(int layer, std::span<const int32_t> experts, ExpertWeights* out) = 0;
+  // Unpins everything acquire() pinned for `layer`.
+  virtual void release(int layer) = 0;
+  // Hint: these experts of `layer` will probably be asked for soon (prefetch ahead of the router).
+  virtual void prefetch(int layer, std::span<const int32_t> experts) {}
+  virtual ExpertStoreStats stats() const { return {}; }
+  virtual void reset_stats() {}
+  // Most experts acquire() can pin at once (the resident store: all of a layer).
+  virtual int capacity_experts(int layer) const = 0;
+};
+
+// Every expert in memory: the mapped file's rows, or their load-time packed copies when the Exec has them.
+class ResidentExpertStore final : public ExpertStore {
+ public:
+  // layers: one entry per model layer (absent for dense layers). ex.packed may be null (file layouts).
+  ResidentExpertStore(std::vector<LayerExperts> layers, const Exec& ex);
+  int acquire(int layer, std::span<const int32_t> experts, ExpertWeights* out) override;
+  void release(int) override {}
+  ExpertStoreStats stats() const override { return stats_; }
+  void reset_stats() override { stats_ = {}; }
+  int capacity_experts(int layer) const override;
+
+ private:
+  struct Layer {
+    LayerExperts mats;
+    const uint8_t* packed[3] = {nullptr, nullptr, nullptr};  // expert 0's packed copy of gate, up, down
+    size_t packed_stride[3] = {0, 0, 0};
+  };
+  std::vector<Layer> layers_;
+  ExpertStoreStats stats_;
+};
+
+}  // namespace moe

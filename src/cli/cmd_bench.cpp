@@ -5,17 +5,22 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/memory_flags.h"
+#include "core/file_io.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/context.h"
 #include "model/model_info.h"
+#include "moe/cached_store.h"
 #include "ops/packed_weights.h"
 
 namespace moe::cli {
@@ -74,6 +79,28 @@ class BandwidthProbe {
   uint64_t sink_ = 0;
 };
 
+// Disk read bandwidth as the expert cache sees it: expert-sized O_DIRECT reads at spread-out offsets of the model
+// file, on as many threads as the cache's I/O threads, for about `bytes` in all; GB/s.
+double measure_disk(const std::string& path, size_t chunk, int threads, size_t bytes) {
+  DirectFile f(path);
+  if (f.size() < 2 * chunk) return 0;
+  const size_t n_chunks = std::max<size_t>(1, bytes / chunk);
+  std::atomic<size_t> next{0};
+  const auto t0 = Clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      uint8_t* staging = alloc_pages(DirectFile::staging_bytes(chunk));
+      for (size_t i; (i = next++) < n_chunks;) {
+        const uint64_t off = (i * 0x9E3779B97F4A7C15ULL % (f.size() / chunk - 1)) * chunk;
+        f.read(off, chunk, staging);
+      }
+      free_pages(staging, DirectFile::staging_bytes(chunk));
+    });
+  for (auto& t : ts) t.join();
+  return static_cast<double>(n_chunks * chunk) / seconds_since(t0) / 1e9;
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
@@ -93,6 +120,11 @@ int cmd_bench(int argc, char** argv) {
   app.add_option("--bw-mib", bw_mib, "size of the bandwidth probe buffer in MiB")->check(CLI::Range(64, 65536));
   app.add_flag("--json", json, "print one JSON object instead of text");
   app.add_flag("--profile", profile, "also print where the time goes (wall time per kind of op)");
+  MemoryFlags mf;
+  mf.add_to(app);
+  int disk_mib = 512;
+  app.add_option("--disk-mib", disk_mib, "with --mem-budget: bytes read by the disk bandwidth probe, in MiB")
+      ->check(CLI::Range(16, 65536));
   return run_command(app, argc, argv, [&] {
     const auto t_load = Clock::now();
     auto model = Model::load(resolve_model_path(path));
@@ -101,10 +133,15 @@ int cmd_bench(int argc, char** argv) {
     ThreadPool pool(resolve_threads(threads));
     const KernelSet& ks = kernels_by_name(kernels.c_str());
     const auto t_pack = Clock::now();
+    const bool pack = !no_repack && &ks == &simd_kernels();
+    const auto store = mf.make_store(*model, RoutingControl{}, pack);
     Context ctx(*model, pool,
-                {.n_ctx = n_prompt + n_gen + 1, .n_batch = n_prompt, .kernels = &ks, .repack = !no_repack});
+                {.n_ctx = n_prompt + n_gen + 1, .n_batch = n_prompt, .kernels = &ks, .repack = !no_repack,
+                 .experts = store, .prefetch = !mf.no_prefetch});
     const double pack_s = seconds_since(t_pack);
     const ModelStats st = model_stats(*model);
+    // Under a memory budget the probe buffer counts against it too: keep it small unless asked otherwise.
+    if (mf.active() && app.count("--bw-mib") == 0) bw_mib = 128;
     BandwidthProbe probe(pool, static_cast<size_t>(bw_mib) << 20);
 
     // Deterministic token ids (as llama-bench, the values do not matter for speed beyond routing).
@@ -119,6 +156,16 @@ int cmd_bench(int argc, char** argv) {
 
     OpTimes pp_times, tg_times;
     double pp_seconds = 0, tg_seconds = 0;
+    ExpertStoreStats tg_store;  // the store's counters over the timed generation phases only
+    auto add_delta = [](ExpertStoreStats& acc, const ExpertStoreStats& a, const ExpertStoreStats& b) {
+      acc.requests += b.requests - a.requests;
+      acc.hits += b.hits - a.hits;
+      acc.bytes_read += b.bytes_read - a.bytes_read;
+      acc.stall_seconds += b.stall_seconds - a.stall_seconds;
+      acc.prefetch_hinted += b.prefetch_hinted - a.prefetch_hinted;
+      acc.prefetch_hint_hits += b.prefetch_hint_hits - a.prefetch_hint_hits;
+      acc.acquired_after_hint += b.acquired_after_hint - a.acquired_after_hint;
+    };
     auto run_once = [&](double* pp, double* tg) {
       ctx.truncate(0);
       if (profile) ctx.set_op_times(&pp_times);
@@ -127,12 +174,14 @@ int cmd_bench(int argc, char** argv) {
       pp_seconds += seconds_since(t0);
       *pp = n_prompt / seconds_since(t0);
       if (profile) ctx.set_op_times(&tg_times);
+      const ExpertStoreStats before = ctx.expert_store().stats();
       t0 = Clock::now();
       for (int i = 0; i < n_gen; ++i) {
         const int32_t id = next_id();
         ctx.decode(std::span<const int32_t>(&id, 1), logits.data(), false);
       }
       tg_seconds += seconds_since(t0);
+      add_delta(tg_store, before, ctx.expert_store().stats());
       *tg = n_gen > 0 ? n_gen / seconds_since(t0) : 0.0;
       ctx.set_op_times(nullptr);
     };
@@ -140,6 +189,7 @@ int cmd_bench(int argc, char** argv) {
     run_once(&pp, &tg);  // warm-up: page faults, caches, thread spin-up
     pp_times = tg_times = OpTimes{};
     pp_seconds = tg_seconds = 0;
+    tg_store = {};
     std::vector<double> pps, tgs, bws;
     for (int r = 0; r < reps; ++r) {
       bws.push_back(probe.measure(3));
@@ -155,6 +205,23 @@ int cmd_bench(int argc, char** argv) {
     // The same against the median bandwidth (the typical rather than the best moment of a shared machine).
     const double bound_median = B.median * 1e9 / static_cast<double>(st.bytes_per_token);
     const double pct_median = n_gen > 0 ? 100.0 * G.median / bound_median : 0.0;
+    // Under a budget: the disk bandwidth measured now, and the generation bound it implies.
+    double disk_bw = 0, disk_per_tok = 0, io_bound = 0, io_pct = 0, hit_rate = 1, pf_prec = 0, pf_rec = 0;
+    if (store) {
+      const auto& cs = static_cast<const CachedExpertStore&>(*store);
+      disk_bw = measure_disk(model->file().path(), cs.slot_bytes() / 3, mf.io_threads, static_cast<size_t>(disk_mib) << 20);
+      const double gen_tokens = static_cast<double>(reps) * std::max(n_gen, 1);
+      disk_per_tok = static_cast<double>(tg_store.bytes_read) / gen_tokens;
+      io_bound = disk_per_tok > 0 ? disk_bw * 1e9 / disk_per_tok : 0;
+      io_pct = io_bound > 0 ? 100.0 * G.median / io_bound : 0;
+      hit_rate = tg_store.requests ? static_cast<double>(tg_store.hits) / static_cast<double>(tg_store.requests) : 1.0;
+      pf_prec = tg_store.prefetch_hinted ? static_cast<double>(tg_store.prefetch_hint_hits) /
+                                               static_cast<double>(tg_store.prefetch_hinted)
+                                         : 0;
+      pf_rec = tg_store.acquired_after_hint ? static_cast<double>(tg_store.prefetch_hint_hits) /
+                                                  static_cast<double>(tg_store.acquired_after_hint)
+                                            : 0;
+    }
     const auto packed = ctx.packed_weights();
     const std::string target = &ks == &simd_kernels() ? simd_target_name() : "scalar reference";
 
@@ -168,7 +235,19 @@ int cmd_bench(int argc, char** argv) {
           {"membw_median_gb_per_s", B.median}, {"bytes_per_token", st.bytes_per_token},
           {"tg_bound_tokens_per_s", bound}, {"tg_percent_of_bound", pct},
           {"tg_percent_of_median_bound", pct_median}, {"load_seconds", load_s},
-          {"repack_seconds", pack_s}};
+          {"repack_seconds", pack_s}, {"peak_rss_bytes", peak_rss_bytes()}};
+      if (store) {
+        j["mem_budget_bytes"] = parse_size(mf.budget, "--mem-budget");
+        j["cache_policy"] = mf.policy;
+        j["cache_hit_rate"] = hit_rate;
+        j["disk_bytes_per_token"] = disk_per_tok;
+        j["disk_gb_per_s"] = disk_bw;
+        j["io_bound_tokens_per_s"] = io_bound;
+        j["tg_percent_of_io_bound"] = io_pct;
+        j["prefetch_precision"] = pf_prec;
+        j["prefetch_recall"] = pf_rec;
+        j["io_stall_seconds_per_token"] = tg_store.stall_seconds / (static_cast<double>(reps) * std::max(n_gen, 1));
+      }
       std::printf("%s\n", j.dump().c_str());
       return 0;
     }
@@ -188,6 +267,16 @@ int cmd_bench(int argc, char** argv) {
       std::printf("tg%-4d      %8.2f tokens/s  (median of %d; min %.2f, max %.2f) = %.1f%% of the bandwidth bound"
                   " (%.1f%% of the median-bandwidth bound)\n",
                   n_gen, G.median, reps, G.min, G.max, pct, pct_median);
+    if (store)
+      std::printf("cache:      %s, hit rate %.1f%%, %.1f MiB read from disk per token; disk %.2f GB/s -> I/O bound %.2f"
+                  " tokens/s, generation = %.1f%% of it; prefetch precision %.0f%% recall %.0f%%; stalled %.1f ms/token;"
+                  " peak RSS %s\n",
+                  mf.policy.c_str(), 100 * hit_rate, disk_per_tok / (1024.0 * 1024.0), disk_bw, io_bound, io_pct,
+                  100 * pf_prec, 100 * pf_rec,
+                  1e3 * tg_store.stall_seconds / (static_cast<double>(reps) * std::max(n_gen, 1)),
+                  format_bytes(peak_rss_bytes()).c_str());
+    else
+      std::printf("memory:     peak RSS %s\n", format_bytes(peak_rss_bytes()).c_str());
     if (profile) {
       std::printf("\nprofile (ms per token)        prompt   generation\n");
       const double pn = static_cast<double>(reps) * n_prompt, gn = static_cast<double>(reps) * std::max(n_gen, 1);

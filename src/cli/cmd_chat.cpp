@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/memory_flags.h"
 #include "cli/routing_flags.h"
 #include "core/error.h"
 #include "model/generate.h"
@@ -23,6 +24,7 @@ int cmd_chat(int argc, char** argv) {
   SamplerParams sp;
   sp.temperature = 0.7f;
   RoutingFlags rf;
+  MemoryFlags mf;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("--system", system, "system message");
   app.add_option("-n,--n-predict", n_predict, "max tokens per answer")->check(CLI::PositiveNumber);
@@ -35,14 +37,17 @@ int cmd_chat(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "threads (0: all)");
   app.add_option("--ctx", n_ctx, "context length (0: min(4096, trained))")->check(CLI::NonNegativeNumber);
   rf.add_to(app);
+  mf.add_to(app);
   return run_command(app, argc, argv, [&] {
     auto model = Model::load(resolve_model_path(path));
     if (!model->file().has("tokenizer.ggml.tokens")) throw UsageError("the model has no tokenizer");
     Tokenizer tok = Tokenizer::from_gguf(model->file());
     ChatFormatter fmt(tok);
     ThreadPool pool(resolve_threads(threads));
-    Context ctx(*model, pool, {.n_ctx = n_ctx});
-    if (rf.any()) ctx.set_routing(rf.build(*model));
+    const RoutingControl ctl = rf.build(*model);
+    const auto store = mf.make_store(*model, ctl);
+    Context ctx(*model, pool, {.n_ctx = n_ctx, .experts = store, .prefetch = !mf.no_prefetch});
+    if (ctl.any()) ctx.set_routing(ctl);
     Sampler sampler(sp, model->config().n_vocab);
     const bool interactive = isatty(fileno(stdin));
     std::vector<ChatMessage> msgs;

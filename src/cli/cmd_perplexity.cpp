@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/memory_flags.h"
 #include "cli/routing_flags.h"
 #include "core/error.h"
 #include "model/context.h"
@@ -32,6 +33,7 @@ int cmd_perplexity(int argc, char** argv) {
   int64_t max_bytes = 0;
   bool as_json = false;
   RoutingFlags rf;
+  MemoryFlags mf;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("--text", text_path, "UTF-8 text file")->required();
   app.add_option("--ctx", window, "window (context) length in tokens")->check(CLI::Range(2, 1 << 20));
@@ -40,6 +42,7 @@ int cmd_perplexity(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "threads (0: all)");
   app.add_flag("--json", as_json, "print one JSON object: bits_per_byte, ppl, tokens, bytes");
   rf.add_to(app);
+  mf.add_to(app);
   return run_command(app, argc, argv, [&] {
     std::string text = read_text_file(text_path);
     if (max_bytes > 0 && static_cast<int64_t>(text.size()) > max_bytes) {
@@ -55,8 +58,11 @@ int cmd_perplexity(int argc, char** argv) {
     if (tok.bos() >= 0) ids.insert(ids.begin(), tok.bos());
     if (stride == 0) stride = std::max(1, window / 2);
     ThreadPool pool(resolve_threads(threads));
-    Context ctx(*model, pool, {.n_ctx = window, .n_batch = std::min(window, 512)});
-    if (rf.any()) ctx.set_routing(rf.build(*model));
+    const RoutingControl ctl = rf.build(*model);
+    const auto store = mf.make_store(*model, ctl);
+    Context ctx(*model, pool,
+                {.n_ctx = window, .n_batch = std::min(window, 512), .experts = store, .prefetch = !mf.no_prefetch});
+    if (ctl.any()) ctx.set_routing(ctl);
     const bool tty = isatty(fileno(stderr));
     auto r = evaluate_perplexity(ctx, ids, window, std::min(stride, window - 1), [&](int64_t done, int64_t total) {
       if (tty) std::fprintf(stderr, "\rperplexity: %lld / %lld tokens", static_cast<long long>(done), static_cast<long long>(total));
@@ -72,6 +78,7 @@ int cmd_perplexity(int argc, char** argv) {
                   static_cast<long long>(r.n_scored), static_cast<long long>(bytes));
       if (model->config().n_expert > 0) std::printf(", %.2f experts/token", ctx.mean_experts_per_token());
       std::printf("\n");
+      if (store) print_memory_summary(stderr, *store, r.n_scored);
     }
     return 0;
   });

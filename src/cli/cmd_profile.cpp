@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/memory_flags.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "experts/heatmap.h"
@@ -43,6 +44,8 @@ int cmd_profile(int argc, char** argv) {
       ->check(CLI::IsMember({"centered", "raw"}));
   app.add_option("--trace", trace_path, "write a per-token routing trace (TSV: position, token, layer, experts, weights)");
   app.add_option("-t,--threads", threads, "threads (0: all)");
+  MemoryFlags mf;
+  mf.add_to(app);
   return run_command(app, argc, argv, [&] {
     if (!names.empty() && names.size() != texts.size()) throw UsageError("give one --task name per --text");
     auto model = Model::load(resolve_model_path(path));
@@ -50,7 +53,9 @@ int cmd_profile(int argc, char** argv) {
     if (c.n_expert == 0) throw UsageError("the model has no experts to profile");
     Tokenizer tok = Tokenizer::from_gguf(model->file());
     ThreadPool pool(resolve_threads(threads));
-    Context ctx(*model, pool, {.n_ctx = window, .n_batch = std::min(window, 512)});
+    const auto store = mf.make_store(*model, RoutingControl{});
+    Context ctx(*model, pool,
+                {.n_ctx = window, .n_batch = std::min(window, 512), .experts = store, .prefetch = !mf.no_prefetch});
     ExpertStatsFile stats;
     stats.model = ModelFingerprint::of(*model);
     stats.layer_is_moe = c.layer_is_moe;
@@ -104,6 +109,7 @@ int cmd_profile(int argc, char** argv) {
                          "red: more in " + stats.tasks[0].name + ", blue: more in " + stats.tasks[1].name, true});
     }
     std::fprintf(stderr, "wrote %s and heatmaps %s.*.svg\n", json.c_str(), stem.c_str());
+    if (store) print_memory_summary(stderr, *store, 0);
     return 0;
   });
 }

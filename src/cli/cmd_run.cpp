@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/memory_flags.h"
 #include "cli/routing_flags.h"
 #include "core/error.h"
 #include "experts/profiler.h"
@@ -24,7 +25,14 @@ void restrict_experts_for_prompt(Context& ctx, const std::string& stats_path, in
   stats.check_model(model, stats_path);
   TaskStats query;
   ExpertProfiler prof(model.config(), query, stats.tcess_k, stats.tcess_r, stats.tcess_centered);
+  // The match uses the first MoE layer's router logits, which no expert output reaches: profile the prompt with
+  // every expert banned, so that no expert is read before the task's own are chosen.
+  RoutingControl none;
+  none.banned.assign(static_cast<size_t>(model.config().n_layer),
+                     std::vector<uint8_t>(static_cast<size_t>(model.config().n_expert), 1));
+  ctx.set_routing(none);
   profile_tokens(ctx, prof, prompt, ctx.n_ctx(), -1);
+  ctx.set_routing(RoutingControl{});
   ctx.truncate(0);
   const TaskStats& task = nearest_task(stats, query);
   if (keep <= 0) keep = std::max(model.config().n_expert_used, model.config().n_expert / 2);
@@ -42,6 +50,7 @@ int cmd_run(int argc, char** argv) {
   bool print_ids = false, chat = false, no_special = false, ignore_eos = false;
   SamplerParams sp;
   RoutingFlags rf;
+  MemoryFlags mf;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("-p,--prompt", prompt, "prompt text");
   app.add_option("--tokens", tokens, "prompt as comma-separated token ids (instead of -p)");
@@ -62,6 +71,7 @@ int cmd_run(int argc, char** argv) {
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at end-of-generation tokens");
   app.add_option("--kernels", kernels, "kernel set: simd or ref")->check(CLI::IsMember({"simd", "ref"}));
   rf.add_to(app);
+  mf.add_to(app);
   app.add_option("--experts-from", experts_from, "stats from moe profile: keep the experts of the task nearest to the prompt")
       ->group("Experts");
   app.add_option("--experts-keep", experts_keep, "with --experts-from: experts kept per layer (default: half)")->group("Experts");
@@ -88,11 +98,17 @@ int cmd_run(int argc, char** argv) {
     }
     if (ids.empty()) throw UsageError("the prompt encodes to no tokens");
     ThreadPool pool(resolve_threads(threads));
-    Context ctx(*model, pool, {.n_ctx = n_ctx, .n_batch = 256, .kernels = &kernels_by_name(kernels.c_str())});
+    RoutingControl ctl = rf.build(*model);
+    const KernelSet& ks = kernels_by_name(kernels.c_str());
+    const bool pack = &ks == &simd_kernels();
+    const int max_active = ctl.max_experts_per_token(model->config().n_expert, model->config().n_expert_used);
+    std::shared_ptr<ExpertStore> store = mf.make_store(*model, max_active, pack);
+    // Task-adaptive retrieval without a budget: experts are read on first use, so only the kept ones are read.
+    if (!store && !experts_from.empty()) store = make_lazy_store(*model, pack);
+    Context ctx(*model, pool, {.n_ctx = n_ctx, .n_batch = 256, .kernels = &ks, .experts = store, .prefetch = !mf.no_prefetch});
     if (static_cast<int>(ids.size()) > ctx.n_ctx())
       throw UsageError("prompt of " + std::to_string(ids.size()) + " tokens exceeds the context length " +
                        std::to_string(ctx.n_ctx()) + " (raise --ctx)");
-    RoutingControl ctl = rf.build(*model);
     if (!experts_from.empty()) restrict_experts_for_prompt(ctx, experts_from, experts_keep, ids, ctl);
     if (ctl.any()) ctx.set_routing(ctl);
     Sampler sampler(sp, model->config().n_vocab);
@@ -127,6 +143,7 @@ int cmd_run(int argc, char** argv) {
     if (model->config().n_expert > 0)
       std::fprintf(stderr, "; experts/token %.2f (model top-%d)", ctx.mean_experts_per_token(), model->config().n_expert_used);
     std::fprintf(stderr, "\n");
+    if (store) print_memory_summary(stderr, *store, st.n_prompt + st.n_generated);
     return 0;
   });
 }

@@ -80,6 +80,10 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   size_t file_size() const { return size_; }
+  // Byte 0 of the file's image in memory: a tensor's file offset is its data pointer minus this.
+  const uint8_t* base() const { return base_; }
+  // True when the image is a mapping of a file on disk at path() (not an in-memory image).
+  bool mapped() const { return map_.data() != nullptr; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
@@ -106,6 +110,7 @@ class GgufFile {
 
   std::string name_;
   MappedFile map_;
+  const uint8_t* base_ = nullptr;
   size_t size_ = 0;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;

@@ -38,6 +38,7 @@ GgufFile::GgufFile(const uint8_t* data, size_t size, std::string name) : name_(s
 void GgufFile::fail(const std::string& what) const { throw FormatError(name_ + ": invalid GGUF: " + what); }
 
 void GgufFile::parse(const uint8_t* data, size_t size) {
+  base_ = data;
   size_ = size;
   size_t pos = 0;
   auto need = [&](size_t n, const char* what) {

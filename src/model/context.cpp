@@ -13,17 +13,21 @@ namespace moe {
 
 namespace {
 
-// Packed copies of every matrix the forward pass multiplies with (types without a packed layout are skipped).
-std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool) {
+// Packed copies of every matrix the forward pass multiplies with (types without a packed layout are skipped);
+// the experts too unless another store serves them. The file's pages of each packed matrix are released.
+std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool, bool experts) {
   auto p = std::make_shared<PackedWeights>();
   for (const LayerWeights& lw : m.layers) {
     for (const Mat* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.gate_shexp,
                          &lw.up_shexp, &lw.down_shexp, &lw.moe.router})
       p->add(*w);
-    for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
+    if (experts)
+      for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
   }
   p->add(m.output);
-  p->build(pool);
+  const GgufFile& f = m.file();
+  const PackedWeights::Source src{f.base(), f.file_size(), f.path()};
+  p->build(pool, f.mapped() ? &src : nullptr);
   return p;
 }
 
@@ -31,7 +35,7 @@ std::shared_ptr<const PackedWeights> packed_for(const Model& m, ThreadPool& pool
   if (p.packed) return p.packed;
   // The reference kernels are the oracle for the file layouts; repacking only pays with the SIMD ones.
   if (!p.repack || (p.kernels && p.kernels == &reference_kernels())) return nullptr;
-  return build_packed(m, pool);
+  return build_packed(m, pool, p.experts == nullptr);
 }
 
 
@@ -76,6 +80,8 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
       ffn_bytes = std::max(ffn_bytes, ffn_scratch_bytes(lw.gate_shexp, lw.down_shexp, n_batch_));
   }
   ffn_scratch_.assign(ffn_bytes, 0);
+  prefetcher_.ctx = this;
+  prefetch_ = p.prefetch && store_->wants_prefetch();
   set_routing(RoutingControl{});
 }
 
@@ -96,8 +102,14 @@ void Context::set_routing(const RoutingControl& ctl) {
   for (const LayerWeights& lw : model_.layers)
     if (lw.moe.gate.present()) {
       const int max_k = std::max(1, ctl.max_experts_per_token(c.n_expert + c.router.n_null, c.n_expert_used));
-      moe_scratch_.reserve(lw.moe, c.router, c.n_embd, n_batch_,
-                           std::max(max_k, std::min(c.n_expert + c.router.n_null, c.n_expert_used)));
+      const int k = std::max(max_k, std::min(c.n_expert + c.router.n_null, c.n_expert_used));
+      moe_scratch_.reserve(lw.moe, c.router, c.n_embd, n_batch_, k);
+      if (prefetch_) {
+        ahead_.reserve(lw.moe, c.router, c.n_embd, n_batch_, k);
+        ahead_xn_.assign(static_cast<size_t>(n_batch_) * c.n_embd, 0.f);
+        ahead_ids_.reserve(static_cast<size_t>(c.n_expert));
+        ahead_seen_.assign(static_cast<size_t>(c.n_expert), 0);
+      }
       break;
     }
 }
@@ -210,7 +222,7 @@ void Context::ffn_block(int il, int n) {
 
   if (c.layer_is_moe[static_cast<size_t>(il)]) {
     moe_ffn_forward(ex_, lw.moe, *store_, moe_spec_, routing_, il, xn_.data(), n, static_cast<int>(E), out_.data(),
-                    moe_scratch_, observer_);  // times its own phases
+                    moe_scratch_, observer_, prefetch_ ? &prefetcher_ : nullptr);  // times its own phases
     for (int t = 0; t < n; ++t) {
       int used = 0;
       for (int j = 0; j < moe_scratch_.n_used[t]; ++j) used += moe_scratch_.ids[t * moe_scratch_.slot_stride + j] < c.n_expert;
@@ -238,6 +250,32 @@ void Context::ffn_block(int il, int n) {
   }
   timer.next(OpTimes::kNorm);
   for (size_t i = 0; i < static_cast<size_t>(n) * E; ++i) x_[i] += out_[i];
+}
+
+// Router-ahead: the next MoE layer's router on this layer's hidden state (normalised with the next layer's FFN
+// norm), routed as that layer would, and the union of the chosen experts handed to the store as a prefetch hint.
+void Context::prefetch_ahead(int il, int n) {
+  const ModelConfig& c = config();
+  int next = il + 1;
+  while (next < c.n_layer && !c.layer_is_moe[static_cast<size_t>(next)]) ++next;
+  if (next >= c.n_layer) return;
+  const LayerWeights& lw = model_.layers[static_cast<size_t>(next)];
+  const int64_t E = c.n_embd;
+  OpTimer timer(ex_.times, OpTimes::kRouter);
+  for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.ffn_norm.data, c.rms_eps, E, ahead_xn_.data() + t * E);
+  moe_router_logits(ex_, lw.moe.router, ahead_xn_.data(), n, static_cast<int>(E), ahead_);
+  moe_route(moe_spec_, routing_, next, lw.moe.selection_bias, c.n_expert, n, ahead_);
+  ahead_ids_.clear();
+  std::fill(ahead_seen_.begin(), ahead_seen_.end(), 0);
+  for (int t = 0; t < n; ++t)
+    for (int j = 0; j < ahead_.n_used[t]; ++j) {
+      const int32_t e = ahead_.ids[static_cast<size_t>(t) * ahead_.slot_stride + j];
+      if (e < c.n_expert && !ahead_seen_[static_cast<size_t>(e)]) {
+        ahead_seen_[static_cast<size_t>(e)] = 1;
+        ahead_ids_.push_back(e);
+      }
+    }
+  store_->prefetch(next, ahead_ids_);
 }
 
 // Output head on the given rows of the step.

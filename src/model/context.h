@@ -37,6 +37,9 @@ struct ContextParams {
   // Where the MoE layers get expert weights (null: every expert resident, from the file or its packed copy).
   std::shared_ptr<ExpertStore> experts = nullptr;
   int n_seq = 1;                       // sequence slots in the KV cache (parallel sequences)
+  // With a store that loads experts (a memory budget): predict the next MoE layer's experts from the current
+  // hidden state with that layer's router (router-ahead) and start loading them while this layer computes.
+  bool prefetch = true;
 };
 
 // One sequence's part of a multi-sequence forward step.
@@ -94,6 +97,13 @@ class Context {
   void forward(std::span<const SeqRun> runs, int n);
   void ffn_block(int il, int n);
   void output_rows(const int32_t* rows, int n_rows, float* logits);
+  void prefetch_ahead(int il, int n);
+
+  // The MoE layer's hook: once layer il's experts are pinned, prefetch the next MoE layer's.
+  struct Prefetcher final : MoeLayerHooks {
+    Context* ctx = nullptr;
+    void experts_pinned(int layer, int n_tokens) override { ctx->prefetch_ahead(layer, n_tokens); }
+  };
 
   const Model& model_;
   ThreadPool& pool_;
@@ -114,6 +124,12 @@ class Context {
   std::vector<float> x_, xn_, out_, shexp_, shexp_gate_;
   std::vector<uint8_t> act_q_, ffn_scratch_;
   MoeScratch moe_scratch_;
+  Prefetcher prefetcher_;
+  bool prefetch_ = false;
+  MoeScratch ahead_;                   // router-ahead: the next layer's logits and routes
+  std::vector<float> ahead_xn_;
+  std::vector<int32_t> ahead_ids_;
+  std::vector<uint8_t> ahead_seen_;
 };
 
 }  // namespace moe

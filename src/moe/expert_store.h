@@ -52,6 +52,8 @@ class ExpertStore {
   virtual void prefetch(int layer, std::span<const int32_t> experts) {}
   virtual ExpertStoreStats stats() const { return {}; }
   virtual void reset_stats() {}
+  // True when prefetch() does something (the caller may then spend time predicting the next layer's experts).
+  virtual bool wants_prefetch() const { return false; }
   // Most experts acquire() can pin at once (the resident store: all of a layer).
   virtual int capacity_experts(int layer) const = 0;
 };

@@ -165,7 +165,7 @@ void expert_down_rows(const KernelSet& k, std::span<const int32_t> chunk, const 
 
 void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, const MoeLayerSpec& spec,
                      const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
-                     MoeScratch& s, RoutingObserver* observer) {
+                     MoeScratch& s, RoutingObserver* observer, MoeLayerHooks* hooks) {
   if (n_tokens > s.max_tokens) throw Error("moe_ffn_forward: batch larger than reserved");
   const int n_expert = static_cast<int>(w.gate.n_expert);
   const int64_t n_ff = w.gate.rows;
@@ -205,6 +205,7 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
     if (got < 1 || got > static_cast<int>(rest.size())) throw Error("expert store returned no experts");
     const std::span<const int32_t> chunk = rest.first(static_cast<size_t>(got));
     if (done == 0) {
+      if (hooks) hooks->experts_pinned(layer, n_tokens);
       in = prepare_inputs(ex, s.expert_w[0], xn, n_tokens, n_embd, n_ff, s);
       whole = chunk.size() == plan.active.size();
     } else if (!(act_format(s.expert_w[0].gate) == in.gf) || !(act_format(s.expert_w[0].down) == in.df)) {

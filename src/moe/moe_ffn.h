@@ -59,6 +59,14 @@ class RoutingObserver {
                                  int /*n_embd*/) {}
 };
 
+// Called by the MoE layer once the first chunk of its experts is pinned: the moment to start loading the next
+// layer's experts (they cannot evict this layer's any more).
+class MoeLayerHooks {
+ public:
+  virtual ~MoeLayerHooks() = default;
+  virtual void experts_pinned(int layer, int n_tokens) = 0;
+};
+
 // Buffers for one MoE layer call, allocated once for the largest batch and the largest expert count.
 struct MoeScratch {
   int max_tokens = 0, slot_stride = 0, n_total = 0;
@@ -84,7 +92,7 @@ void moe_route(const MoeLayerSpec& spec, const RoutingControl& ctl, int layer, c
 // xn, y: [n_tokens][n_embd]. y is overwritten.
 void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, const MoeLayerSpec& spec,
                      const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
-                     MoeScratch& s, RoutingObserver* observer);
+                     MoeScratch& s, RoutingObserver* observer, MoeLayerHooks* hooks = nullptr);
 
 // Dense SwiGLU FFN: y = down(silu(gate x) * up x), for shared experts and dense layers.
 // scratch must hold what ffn_scratch_bytes() says.

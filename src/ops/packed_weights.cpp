@@ -1,6 +1,8 @@
 #include "ops/packed_weights.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <new>
@@ -35,7 +37,23 @@ const uint8_t* PackedWeights::find(const uint8_t* data) const {
   return it != entries_.end() && it->src == data ? buf_ + it->offset : nullptr;
 }
 
-void PackedWeights::build(ThreadPool& pool) {
+namespace {
+
+// Gives the whole pages inside [p, p + n) of a read-only file mapping back to the kernel and drops them from the
+// page cache; touching them again would fault them back in from the file.
+void release_source(const PackedWeights::Source& src, int fd, const uint8_t* p, size_t n) {
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kPage - 1);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(src.base);
+  if (e <= b || b < base || e > base + src.size) return;
+  ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+  if (fd >= 0) ::posix_fadvise(fd, static_cast<off_t>(b - base), static_cast<off_t>(e - b), POSIX_FADV_DONTNEED);
+}
+
+}  // namespace
+
+void PackedWeights::build(ThreadPool& pool, const Source* source) {
   if (buf_) throw Error("PackedWeights::build called twice");
   std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.src < b.src; });
   size_t total = 0;
@@ -64,12 +82,20 @@ void PackedWeights::build(ThreadPool& pool) {
     for (int64_t m = 0; m < e.n_mats; ++m)
       for (int64_t g = 0; g < groups; g += 64) tasks.push_back({&e, m, g, std::min(groups, g + 64)});
   }
+  const int fd = source && !source->path.empty() ? ::open(source->path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
   pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i, int) {
     const Task& t = tasks[static_cast<size_t>(i)];
     const Entry& e = *t.e;
-    pack_groups(e.type, e.src + t.mat * e.src_mat_stride, e.src_row_stride, e.rows, e.cols, t.g0, t.g1,
+    const uint8_t* src = e.src + t.mat * e.src_mat_stride;
+    pack_groups(e.type, src, e.src_row_stride, e.rows, e.cols, t.g0, t.g1,
                 buf_ + e.offset + static_cast<size_t>(t.mat) * packed_bytes(e.type, e.rows, e.cols));
+    if (source) {
+      const int64_t r0 = t.g0 * kPackRows, r1 = std::min(e.rows, t.g1 * kPackRows);
+      release_source(*source, fd, src + static_cast<size_t>(r0) * e.src_row_stride,
+                     static_cast<size_t>(r1 - r0) * e.src_row_stride);
+    }
   });
+  if (fd >= 0) ::close(fd);
   ::mprotect(buf_, size_, PROT_READ);  // immutable from here on
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor_view.h"
@@ -22,8 +23,15 @@ class PackedWeights {
   // packed layout, it has fewer than min_rows rows, or it is already registered.
   void add(const Mat& m, int64_t min_rows = 16);
   void add(const ExpertMats& m, int64_t min_rows = 16);
-  // Allocates and packs everything registered, in parallel.
-  void build(ThreadPool& pool);
+  // Allocates and packs everything registered, in parallel. With `source` (the mapped model file the matrices
+  // live in), each range's pages are handed back to the kernel once packed (madvise, and dropped from the page
+  // cache), so that the process holds one copy of the weights, not the file's and the packed one.
+  struct Source {
+    const uint8_t* base = nullptr;
+    size_t size = 0;
+    std::string path;
+  };
+  void build(ThreadPool& pool, const Source* source = nullptr);
 
   // The packed copy of the matrix whose row 0 is at `data`, or null. For stacked experts: expert 0's copy;
   // expert e starts packed_bytes(type, rows, cols) * e bytes later.

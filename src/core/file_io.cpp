@@ -1,0 +1,98 @@
+#include "core/file_io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace moe {
+
+namespace {
+
+int64_t mtime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+DirectFile::DirectFile(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    throw Error(path + ": not a regular file");
+  }
+  size_ = static_cast<uint64_t>(st.st_size);
+  mtime_ns_ = mtime_ns(st);
+  // tmpfs and some other filesystems refuse O_DIRECT; then reads go through the page cache and are dropped from it.
+  direct_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+}
+
+DirectFile::~DirectFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
+}
+
+void DirectFile::changed(const std::string& what) const {
+  throw Error(path_ + ": the model file " + what + " while it was in use (restart with the new file)");
+}
+
+const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) const {
+  if (offset > size_ || len > size_ - offset) changed("is shorter than its tensor table says");
+  const uint64_t begin = offset & ~uint64_t{kAlign - 1};
+  const uint64_t end = (offset + len + kAlign - 1) & ~uint64_t{kAlign - 1};
+  const bool direct = direct_fd_ >= 0;
+  const int fd = direct ? direct_fd_ : fd_;
+  uint8_t* dst = direct ? staging : staging + (offset - begin);
+  uint64_t pos = direct ? begin : offset;
+  const uint64_t stop = direct ? end : offset + len;
+  size_t done = 0;
+  while (pos + done < stop) {
+    const ssize_t r = ::pread(fd, dst + done, static_cast<size_t>(stop - pos - done), static_cast<off_t>(pos + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw Error(path_ + ": read failed at offset " + std::to_string(pos + done) + ": " + std::strerror(errno));
+    }
+    if (r == 0) break;  // end of file (an O_DIRECT read of the last block stops here)
+    done += static_cast<size_t>(r);
+  }
+  const uint64_t got_end = pos + done;
+  struct stat st {};
+  if (got_end < offset + len || ::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) != size_ ||
+      mtime_ns(st) != mtime_ns_)
+    changed(got_end < offset + len ? "was truncated" : "was modified");
+  if (!direct) ::posix_fadvise(fd_, static_cast<off_t>(begin), static_cast<off_t>(end - begin), POSIX_FADV_DONTNEED);
+  return staging + (offset - begin);
+}
+
+uint8_t* alloc_pages(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw Error("cannot allocate " + std::to_string(bytes >> 20) + " MiB");
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  return static_cast<uint8_t*>(p);
+}
+
+void free_pages(uint8_t* p, size_t bytes) {
+  if (p) ::munmap(p, bytes);
+}
+
+uint64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  return 0;
+}
+
+}  // namespace moe

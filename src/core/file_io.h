@@ -1,0 +1,47 @@
+// Reading byte ranges of a model file into our own buffers with pread, past the page cache where the filesystem
+// allows it (O_DIRECT), so that what a process reads in pieces lives once, in its memory: a memory budget is then
+// the process's real footprint. Where O_DIRECT is refused, the cached pages of each range are dropped after reading.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace moe {
+
+class DirectFile {
+ public:
+  static constexpr size_t kAlign = 4096;  // O_DIRECT offset, length and buffer alignment
+
+  explicit DirectFile(const std::string& path);  // throws Error naming the path
+  ~DirectFile();
+  DirectFile(const DirectFile&) = delete;
+  DirectFile& operator=(const DirectFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }  // at open
+  bool direct() const { return direct_fd_ >= 0; }
+
+  // Bytes of staging buffer (kAlign-aligned) that read() needs for a range of len bytes.
+  static size_t staging_bytes(size_t len) { return len + 2 * kAlign; }
+  // Reads [offset, offset + len) and returns a pointer to its first byte inside `staging` (which must hold
+  // staging_bytes(len) bytes and be kAlign-aligned). Thread-safe. Throws Error naming the file when the range
+  // lies past the end or the file was truncated or rewritten since it was opened.
+  const uint8_t* read(uint64_t offset, size_t len, uint8_t* staging) const;
+
+ private:
+  [[noreturn]] void changed(const std::string& what) const;
+  std::string path_;
+  int fd_ = -1;         // buffered reads (fallback), fstat checks
+  int direct_fd_ = -1;  // O_DIRECT, or -1 when the filesystem refuses it
+  uint64_t size_ = 0;
+  int64_t mtime_ns_ = 0;
+};
+
+// Allocates `bytes` of page-aligned anonymous memory (huge pages where allowed); released by free_pages().
+uint8_t* alloc_pages(size_t bytes);
+void free_pages(uint8_t* p, size_t bytes);
+
+// Peak resident set size of this process so far (VmHWM), in bytes; 0 when unknown.
+uint64_t peak_rss_bytes();
+
+}  // namespace moe

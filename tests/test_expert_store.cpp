@@ -1,0 +1,244 @@
+// The expert store under a memory budget: same logits as with every expert in memory for any budget (evictions
+// in every layer, chunked prefill), with prefetch on or off and any thread count; budgets too small, bad sizes,
+// pin files of other models and model files changed while running are clear errors; the replacement policies
+// beat LRU where they should.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/error.h"
+#include "experts/expert_stats.h"
+#include "model/context.h"
+#include "model/expert_memory.h"
+#include "model/model.h"
+#include "model/synth.h"
+#include "moe/cache_policy.h"
+#include "moe/cached_store.h"
+#include "support/testdata.h"
+
+using namespace moe;
+
+namespace {
+
+std::string synth_model(const std::string& dir, DType type, const std::string& arch = "qwen3moe") {
+  SynthSpec s;
+  s.arch = arch;
+  s.layers = 3;
+  s.hidden = 256;  // Q4_K needs rows of 256
+  s.heads = 4;
+  s.kv_heads = 2;
+  s.experts = 8;
+  s.top_k = 2;
+  s.expert_ffn = 256;
+  s.vocab = 300;
+  s.type = type;
+  s.seed = 5;
+  const std::string path = dir + "/" + arch + "-" + dtype_name(type) + ".gguf";
+  write_synth_model(s, path);
+  return path;
+}
+
+const std::vector<int32_t> kPrompt = {5, 77, 120, 33, 250, 9, 64, 100, 299, 0, 17, 42, 8, 200, 150, 3};
+
+// Logits of a prompt (all rows) and then 6 single-token decodes, with the given store (null: resident).
+std::vector<float> run(const Model& m, std::shared_ptr<ExpertStore> store, int threads, bool prefetch = true,
+                       int n_batch = 256) {
+  ThreadPool pool(threads);
+  Context ctx(m, pool, {.n_ctx = 64, .n_batch = n_batch, .experts = store, .prefetch = prefetch});
+  const int V = m.config().n_vocab;
+  std::vector<float> out(kPrompt.size() * V), one(V);
+  ctx.decode(kPrompt, out.data(), true);
+  for (int i = 0; i < 6; ++i) {
+    const int32_t id = (i * 37 + 11) % V;
+    ctx.decode(std::span<const int32_t>(&id, 1), one.data(), false);
+    out.insert(out.end(), one.begin(), one.end());
+  }
+  return out;
+}
+
+std::shared_ptr<ExpertStore> budget_store(const Model& m, size_t slots, CachePolicyKind policy = CachePolicyKind::Slru,
+                                          bool pack = true) {
+  const WeightMemory w = weight_memory(m, pack, m.config().n_expert_used);
+  MemoryBudget b;
+  b.bytes = w.resident + slots * w.expert_slot;
+  b.policy = policy;
+  return make_budget_store(m, b, pack, m.config().n_expert_used);
+}
+
+}  // namespace
+
+TEST(ExpertStore, AnyBudgetGivesTheFullRamLogitsBitForBit) {
+  const std::string dir = moe::test::scratch_dir("store_budget");
+  for (DType t : {DType::Q8_0, DType::F32, DType::Q4_K}) {
+    auto m = Model::load(synth_model(dir, t));
+    const auto full = run(*m, nullptr, 2);
+    // 2 slots: every layer evicts the previous layer's experts and prompts run in chunks of 2 experts.
+    for (size_t slots : {2, 3, 7, 24}) {
+      for (CachePolicyKind p : {CachePolicyKind::Lru, CachePolicyKind::Lfu, CachePolicyKind::Slru}) {
+        auto store = budget_store(*m, slots, p);
+        EXPECT_EQ(run(*m, store, 2), full) << dtype_name(t) << " slots " << slots << " " << cache_policy_name(p);
+        const ExpertStoreStats s = store->stats();
+        EXPECT_GT(s.loads, 0u);
+        if (slots < 8) {
+          EXPECT_LT(s.hits, s.requests) << "a small cache must miss";
+        }
+      }
+    }
+  }
+}
+
+TEST(ExpertStore, PrefetchAndThreadsDoNotChangeResults) {
+  const std::string dir = moe::test::scratch_dir("store_prefetch");
+  auto m = Model::load(synth_model(dir, DType::Q8_0));
+  const auto full = run(*m, nullptr, 1);
+  EXPECT_EQ(run(*m, budget_store(*m, 5), 1, false), full);
+  EXPECT_EQ(run(*m, budget_store(*m, 5), 3, true), full);
+  EXPECT_EQ(run(*m, budget_store(*m, 5), 2, true, 4), full);  // prompt in steps of 4 tokens
+  auto store = budget_store(*m, 12);
+  run(*m, store, 2, true);
+  const ExpertStoreStats s = store->stats();
+  EXPECT_GT(s.prefetch_hinted, 0u);
+  EXPECT_LE(s.prefetch_hint_hits, s.prefetch_hinted);
+  EXPECT_LE(s.prefetch_hint_hits, s.acquired_after_hint);
+}
+
+TEST(ExpertStore, ReferenceModelsGiveTheSameLogitsUnderABudget) {
+  MOE_REQUIRE_TESTDATA();
+  for (const char* name : {"qwen3moe-tiny-q8_0.gguf", "qwen3moe-tiny-q4_k_m.gguf", "llama-moe-tiny-f32.gguf",
+                           "qwen3moe-tiny-f32.gguf", "qwen3moe-h256-q4_k_m.gguf"}) {
+    const std::string path = moe::test::testdata_path(std::string("reference/") + name);
+    ASSERT_TRUE(std::filesystem::exists(path)) << path;
+    auto m = Model::load(path);
+    const auto full = run(*m, nullptr, 2);
+    EXPECT_EQ(run(*m, budget_store(*m, static_cast<size_t>(m->config().n_expert_used)), 2), full) << name;
+  }
+}
+
+TEST(ExpertStore, EachExpertIsReadOncePerBatchWhenTheCacheIsSmall) {
+  // A 16-token prompt routes to most of a layer's 8 experts; with 3 slots the layer runs in chunks and reads
+  // each routed expert exactly once (no thrashing inside a batch).
+  const std::string dir = moe::test::scratch_dir("store_chunks");
+  auto m = Model::load(synth_model(dir, DType::Q8_0));
+  auto store = budget_store(*m, 3);
+  ThreadPool pool(2);
+  Context ctx(*m, pool, {.n_ctx = 64, .experts = store, .prefetch = false});
+  struct Distinct : RoutingObserver {
+    uint64_t n = 0;
+    void on_route(const RoutingEvent& ev) override {
+      std::vector<uint8_t> seen(static_cast<size_t>(ev.n_expert), 0);
+      for (int t = 0; t < ev.n_tokens; ++t)
+        for (int j = 0; j < ev.n_used[t]; ++j) seen[static_cast<size_t>(ev.ids[t * ev.slot_stride + j])] = 1;
+      for (uint8_t s : seen) n += s;
+    }
+  } distinct;
+  ctx.set_observer(&distinct);
+  std::vector<float> logits(m->config().n_vocab);
+  ctx.decode(kPrompt, logits.data(), false);
+  EXPECT_EQ(store->stats().loads, distinct.n);
+}
+
+TEST(ExpertStore, BudgetTooSmallNamesTheMinimum) {
+  const std::string dir = moe::test::scratch_dir("store_small");
+  auto m = Model::load(synth_model(dir, DType::Q8_0));
+  const WeightMemory w = weight_memory(*m, true, 2);
+  MemoryBudget b;
+  b.bytes = w.min_budget() - 1;
+  try {
+    make_budget_store(*m, b, true, 2);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find(std::to_string(w.min_budget()) + " bytes"), std::string::npos) << e.what();
+  }
+  b.bytes = w.min_budget();
+  EXPECT_NO_THROW(make_budget_store(*m, b, true, 2));
+}
+
+TEST(ExpertStore, SizesParseAndBadSizesAreErrors) {
+  EXPECT_EQ(parse_size("6G", "--mem-budget"), size_t{6} << 30);
+  EXPECT_EQ(parse_size("6500M", "--mem-budget"), size_t{6500} << 20);
+  EXPECT_EQ(parse_size("1.5GiB", "--mem-budget"), size_t{3} << 29);
+  EXPECT_EQ(parse_size("123456", "--mem-budget"), size_t{123456});
+  EXPECT_EQ(parse_size("64k", "--mem-budget"), size_t{65536});
+  for (const char* bad : {"", "G", "6X", "-1G", "6 G", "1e30G", "6GG", "abc", "1..2M"})
+    EXPECT_THROW(parse_size(bad, "--mem-budget"), UsageError) << bad;
+}
+
+TEST(ExpertStore, ModelFileTruncatedOrRewrittenWhileRunningIsAClearError) {
+  const std::string dir = moe::test::scratch_dir("store_changed");
+  const std::string src = synth_model(dir, DType::Q8_0);
+  for (const char* how : {"truncate", "rewrite"}) {
+    const std::string path = dir + "/changing-" + how + ".gguf";
+    std::filesystem::copy_file(src, path, std::filesystem::copy_options::overwrite_existing);
+    auto m = Model::load(path);
+    auto store = budget_store(*m, 2);
+    ThreadPool pool(2);
+    Context ctx(*m, pool, {.n_ctx = 64, .experts = store});
+    std::vector<float> logits(m->config().n_vocab);
+    ctx.decode(std::span<const int32_t>(kPrompt).first(4), logits.data(), false);
+    if (std::string(how) == "truncate") {
+      ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(std::filesystem::file_size(path) / 2)), 0);
+    } else {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(path) - 100));
+      f.write("changed", 7);
+      f.close();
+      // Make sure the modification time differs even on coarse-grained clocks.
+      struct timespec ts[2] = {{0, UTIME_OMIT}, {1, 0}};
+      ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), ts, 0), 0);
+    }
+    try {
+      ctx.decode(kPrompt, logits.data(), false);  // misses: the store must read from the changed file
+      FAIL() << how << ": no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("while it was in use"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ExpertStore, PinFileFromAnotherModelIsAnError) {
+  const std::string dir = moe::test::scratch_dir("store_pin");
+  auto a = Model::load(synth_model(dir, DType::Q8_0));
+  auto b = Model::load(synth_model(dir, DType::Q8_0, "olmoe"));
+  ExpertStatsFile stats;
+  stats.model = ModelFingerprint::of(*b);
+  EXPECT_THROW(stats.check_model(*a, "b.json"), UsageError);
+  // Pins outside the model are refused by the store itself.
+  const WeightMemory w = weight_memory(*a, true, 2);
+  MemoryBudget mb;
+  mb.bytes = w.resident + 6 * w.expert_slot;
+  mb.pinned = {{0, 99}};
+  EXPECT_THROW(make_budget_store(*a, mb, true, 2), UsageError);
+  mb.pinned = {{0, 1}, {1, 2}};
+  auto store = make_budget_store(*a, mb, true, 2);
+  EXPECT_EQ(store->stats().loads, 2u);  // pinned experts are loaded up front
+  EXPECT_EQ(run(*a, store, 2), run(*a, nullptr, 2));
+}
+
+TEST(CachePolicy, FrequencyAwarePoliciesBeatLruOnHotExpertsWithColdBursts) {
+  // 4 hot experts used again and again, each time after a burst of 6 cold experts that are never reused: with 8
+  // slots LRU lets each burst push the hot experts out before their next use; LFU and SLRU remember them (ghost
+  // entries) and keep them after their second use.
+  std::vector<int32_t> req;
+  int cold = 100;
+  for (int rep = 0; rep < 200; ++rep) {
+    for (int h = 0; h < 4; ++h) req.push_back(h);
+    for (int c = 0; c < 6; ++c) req.push_back(cold++);
+  }
+  const std::vector<uint8_t> epoch(req.size(), 1);  // every request its own epoch
+  const uint64_t lru = simulate_cache(CachePolicyKind::Lru, 8, req, epoch, {});
+  const uint64_t lfu = simulate_cache(CachePolicyKind::Lfu, 8, req, epoch, {});
+  const uint64_t slru = simulate_cache(CachePolicyKind::Slru, 8, req, epoch, {});
+  EXPECT_EQ(lru, 0u);
+  EXPECT_GE(lfu, 4u * 195);  // all but the first few rounds
+  EXPECT_GE(slru, 4u * 195);
+  // Pinning the hot set makes even LRU hit them.
+  const std::vector<int32_t> pins = {0, 1, 2, 3};
+  EXPECT_GE(simulate_cache(CachePolicyKind::Lru, 8, req, epoch, pins), 4u * 200 - 4);
+}

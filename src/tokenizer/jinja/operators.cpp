@@ -1,5 +1,6 @@
 // Python's arithmetic operators over Value, including str/list repetition and Markup's escaping `+`.
 #include <cmath>
+#include <cstdint>
 
 #include "tokenizer/jinja/interpreter.h"
 #include "tokenizer/jinja/py.h"
@@ -19,7 +20,14 @@ namespace {
 
 [[noreturn]] void overflow() { throw Fault("unsupported: integer result does not fit in 64 bits"); }
 
+// Python would try and fail with MemoryError far beyond any chat prompt; we refuse before allocating.
+constexpr uint64_t kMaxRepeatBytes = uint64_t{64} << 20;
+
 Value repeat(const Value& seq, int64_t n) {
+  const uint64_t unit = seq.is_string() ? seq.str().size() : seq.items().size() * sizeof(Value);
+  if (n > 0 && unit > 0 && unit > kMaxRepeatBytes / static_cast<uint64_t>(n))
+    throw Fault("MemoryError: repeating a " + py::type_name(seq) + " " + std::to_string(n) +
+                " times needs more than 64 MiB");
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.str();
@@ -135,10 +143,13 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "**") {
     if (!nums) unsupported(op, a, b);
-    if (ints && b.as_int() >= 0) {
+    if (ints && b.as_int() >= 0) {  // by squaring: 1 ** 10**18 must not take 10**18 steps
       int64_t r = 1, base = a.as_int();
-      for (int64_t e = b.as_int(); e > 0; --e)
-        if (__builtin_mul_overflow(r, base, &r)) overflow();
+      for (int64_t e = b.as_int(); e > 0; e >>= 1) {
+        if ((e & 1) && __builtin_mul_overflow(r, base, &r)) overflow();
+        // Squaring overflows only for |base| >= 2, and then so would the result (e > 1 remains).
+        if (e > 1 && __builtin_mul_overflow(base, base, &base)) overflow();
+      }
       return Value::integer(r);
     }
     if (a.as_float() == 0 && b.as_float() < 0)

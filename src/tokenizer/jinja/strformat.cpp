@@ -1,6 +1,8 @@
 // Python's two string formatting mini-languages: `fmt % args` and str.format / format(value, spec).
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 #include "tokenizer/jinja/py.h"
@@ -387,9 +389,12 @@ Value field_value(const std::string& field, const CallArgs& call, size_t& auto_i
       if (close == std::string::npos) throw Fault("ValueError: Missing ']' in format string");
       std::string key = field.substr(i + 1, close - i - 1);
       bool numeric = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (v.is_list() && numeric && std::stoul(key) < v.items().size()) v = v.items()[std::stoul(key)];
-      else if (v.is_dict() && v.dict().find(numeric ? Value::integer(std::stoll(key)) : Value::string(key)))
-        v = *v.dict().find(numeric ? Value::integer(std::stoll(key)) : Value::string(key));
+      int64_t index = 0;
+      if (numeric && std::from_chars(key.data(), key.data() + key.size(), index).ec != std::errc())
+        throw Fault("unsupported: index " + key + " does not fit in a signed 64-bit integer");
+      const Value k = numeric ? Value::integer(index) : Value::string(key);
+      if (v.is_list() && numeric && static_cast<uint64_t>(index) < v.items().size()) v = v.items()[index];
+      else if (v.is_dict() && v.dict().find(k)) v = *v.dict().find(k);
       else throw Fault("KeyError: " + repr_string(key));
       i = close + 1;
     }

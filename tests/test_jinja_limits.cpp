@@ -62,3 +62,25 @@ TEST(JinjaLimits, DigitKeysBeyondInt64AreRejected) {
   EXPECT_THROW(render("{{ '{0[99999999999999999999]}'.format([1]) }}"), TemplateRuntimeError);
   EXPECT_THROW(render("{{ [{'a': 1}]|map(attribute='99999999999999999999')|list }}"), TemplateRuntimeError);
 }
+
+TEST(JinjaLimits, HugeWidthsAndPrecisionsAreAMemoryError) {
+  for (const char* src : {"{{ 'x'.center(1000000000000) }}", "{{ 'x'.ljust(99999999999) }}", "{{ 'x'.zfill(99999999999) }}",
+                          "{{ 'x'|center(99999999999) }}", "{{ 'x'|indent(1000000000000, true) }}",
+                          "{{ {'a': 1}|tojson(indent=99999999999) }}", "{{ '%999999999999d' % 1 }}",
+                          "{{ '%*d' % (99999999999, 1) }}", "{{ '%.99999999999f' % 1.5 }}",
+                          "{{ '{:>99999999999}'.format(1) }}", "{{ '{:099999999999}'.format(1) }}",
+                          "{{ '{:.99999999999f}'.format(1.5) }}",
+                          "{{ '%99999999999999999999999999d' % 1 }}"})  // past int64 too: no overflow
+    EXPECT_NE(error_of(src).find("MemoryError"), std::string::npos) << src;
+}
+
+TEST(JinjaLimits, LongFloatFormatsAreNotCut) {
+  // printf went through a 512-byte buffer, which cut '%.600f' at 511 characters.
+  EXPECT_EQ(render("{{ '%.600f' % 1.5 }}"), "1.5" + std::string(599, '0'));
+  EXPECT_EQ(render("{{ '{:.600f}'.format(0.25) }}"), "0.25" + std::string(598, '0'));
+}
+
+TEST(JinjaLimits, AbsOfTheSmallestIntegerIsAnError) {
+  EXPECT_EQ(render("{{ (-9223372036854775807)|abs }}"), "9223372036854775807");
+  EXPECT_THROW(render("{{ (-9223372036854775807 - 1)|abs }}"), TemplateRuntimeError);  // was itself, negative
+}

@@ -20,14 +20,10 @@ namespace {
 
 [[noreturn]] void overflow() { throw Fault("unsupported: integer result does not fit in 64 bits"); }
 
-// Python would try and fail with MemoryError far beyond any chat prompt; we refuse before allocating.
-constexpr uint64_t kMaxRepeatBytes = uint64_t{64} << 20;
-
 Value repeat(const Value& seq, int64_t n) {
   const uint64_t unit = seq.is_string() ? seq.str().size() : seq.items().size() * sizeof(Value);
-  if (n > 0 && unit > 0 && unit > kMaxRepeatBytes / static_cast<uint64_t>(n))
-    throw Fault("MemoryError: repeating a " + py::type_name(seq) + " " + std::to_string(n) +
-                " times needs more than 64 MiB");
+  if (n > 0 && unit > 0 && unit > py::kMaxBuiltBytes / static_cast<uint64_t>(n))
+    py::check_built_size(py::kMaxBuiltBytes + 1, "repeating a " + py::type_name(seq) + " " + std::to_string(n) + " times");
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.str();

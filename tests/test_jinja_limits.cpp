@@ -84,3 +84,13 @@ TEST(JinjaLimits, AbsOfTheSmallestIntegerIsAnError) {
   EXPECT_EQ(render("{{ (-9223372036854775807)|abs }}"), "9223372036854775807");
   EXPECT_THROW(render("{{ (-9223372036854775807 - 1)|abs }}"), TemplateRuntimeError);  // was itself, negative
 }
+
+TEST(JinjaLimits, IntegerEdgesDoNotTrapOrOverflow) {
+  // INT64_MIN // -1 and % -1 raised SIGFPE; range() over the whole int64 span overflowed its length check.
+  EXPECT_THROW(render("{{ (-9223372036854775807 - 1) // -1 }}"), TemplateRuntimeError);
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }}|{{ 7 % -1 }}|{{ -7 // -1 }}"), "0|0|7");
+  EXPECT_THROW(render("{{ range(9223372036854775807, -9223372036854775807 - 1, -1)|length }}"), TemplateRuntimeError);
+  EXPECT_EQ(render("{{ range(-9223372036854775807 - 1, 9223372036854775807, 9223372036854775807)|list }}"),
+            "[-9223372036854775808, -1, 9223372036854775806]");
+  EXPECT_EQ(render("{{ [1, 2, 3][2::9223372036854775807] }}|{{ 'abc'[1::9223372036854775807] }}"), "[3]|b");
+}

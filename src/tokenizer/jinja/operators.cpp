@@ -98,6 +98,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (!nums) unsupported(op, a, b);
     if (ints) {
       if (b.as_int() == 0) throw Fault("ZeroDivisionError: integer division or modulo by zero");
+      if (a.as_int() == INT64_MIN && b.as_int() == -1) overflow();  // the one quotient past int64 (it traps)
       int64_t q = a.as_int() / b.as_int();
       if ((a.as_int() % b.as_int() != 0) && ((a.as_int() < 0) != (b.as_int() < 0))) --q;
       return Value::integer(q);
@@ -130,6 +131,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (!nums) unsupported(op, a, b);
     if (ints) {
       if (b.as_int() == 0) throw Fault("ZeroDivisionError: integer division or modulo by zero");
+      if (b.as_int() == -1) return Value::integer(0);  // INT64_MIN % -1 traps in C++
       int64_t m = a.as_int() % b.as_int();
       if (m != 0 && ((m < 0) != (b.as_int() < 0))) m += b.as_int();
       return Value::integer(m);

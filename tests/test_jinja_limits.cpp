@@ -60,6 +60,7 @@ TEST(JinjaLimits, HugeRepetitionIsAMemoryError) {
 TEST(JinjaLimits, DigitKeysBeyondInt64AreRejected) {
   EXPECT_EQ(render("{{ '{0[1]}'.format([5, 6]) }}|{{ [[5, 6]]|map(attribute='1')|list }}"), "6|[6]");
   EXPECT_THROW(render("{{ '{0[99999999999999999999]}'.format([1]) }}"), TemplateRuntimeError);
+  EXPECT_THROW(render("{{ '{99999999999999999999999}'.format(1) }}"), TemplateRuntimeError);  // threw out_of_range
   EXPECT_THROW(render("{{ [{'a': 1}]|map(attribute='99999999999999999999')|list }}"), TemplateRuntimeError);
 }
 

@@ -388,7 +388,8 @@ Value field_value(const std::string& field, const CallArgs& call, size_t& auto_i
       if (numbering == 1)
         throw Fault("ValueError: cannot switch from automatic field numbering to manual field specification");
       numbering = 2;
-      idx = std::stoul(head);
+      if (std::from_chars(head.data(), head.data() + head.size(), idx).ec != std::errc())
+        throw Fault("ValueError: Too many decimal digits in format string");
     }
     if (idx >= call.args.size())
       throw Fault("IndexError: Replacement index " + std::to_string(idx) + " out of range for positional args tuple");

@@ -38,7 +38,8 @@ Value range(CallArgs& a) {
     throw Fault("OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   std::vector<Value> out;
   out.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) out.push_back(Value::integer(start + i * step));
+  for (int64_t i = 0; i < n; ++i)  // i * step alone may pass int64 where start + i * step does not
+    out.push_back(Value::integer(static_cast<int64_t>(start + static_cast<__int128>(i) * step)));
   return Value::list(std::move(out));
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, CI): Release build + every test, then the bad-input and kernel tests again under
-# AddressSanitizer/UBSan, then a bounded libFuzzer run of the GGUF parser.
+# AddressSanitizer/UBSan, then bounded libFuzzer runs of the GGUF parser, the tokenizer, the Jinja templates
+# and the template JSON context.
 # Oracle data is read from ../shared/testdata (or $MOE_TESTDATA); without it those tests report as skipped.
 # Set MOE_TEST_QUICK=1 to skip the sanitizer and fuzz stages.
 set -euo pipefail
@@ -21,17 +22,43 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" \
    -R "Gguf|ModelErrors|Cli|Router|Dispatch|MoeFfn|Quant|Tokenizer|Jinja|Template|Simd|Parity|TrainOps|TrainMoe|TrainData|TrainOptim|TrainCli|TrainResume|Prune|Profiler|Steering")
 
-echo "== fuzzing the GGUF parser (${MOE_FUZZ_SECONDS:-60} s)"
+# libFuzzer (ASan + UBSan), bounded: the GGUF parser 60 s, the tokenizer, the Jinja template parser/renderer
+# and `moe template`'s JSON context 30 s each (MOE_FUZZ_SECONDS sets all four). A finding fails the run; the
+# input that triggered it is left in build-fuzz/artifacts/. UBSan stops at its first report, as ASan does.
+fuzz_secs="${MOE_FUZZ_SECONDS:-}"
+echo "== fuzzing: GGUF parser, tokenizer, Jinja templates, template JSON context"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_BUILD_FUZZ=ON \
   -DMOE_BUILD_TESTS=OFF -DMOE_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_gguf
+cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_tokenizer fuzz_jinja fuzz_template_context
+td="${MOE_TESTDATA:-../shared/testdata}"
 corpus=build-fuzz/corpus_gguf
-mkdir -p "$corpus"
+mkdir -p "$corpus" build-fuzz/artifacts
 build/moe synth --arch qwen3moe --layers 1 --hidden 32 --heads 2 --kv-heads 1 --experts 2 --top-k 1 \
   --expert-ffn 32 --vocab 260 --type q8_0 -o "$corpus/seed-qwen3moe.gguf" 2>/dev/null
 build/moe synth --arch llama --experts 0 --layers 1 --hidden 32 --heads 2 --kv-heads 2 --ffn 32 \
   --vocab 260 --type f16 -o "$corpus/seed-llama.gguf" 2>/dev/null
-td="${MOE_TESTDATA:-../shared/testdata}"
 [ -f "$td/reference/stories260K-f32.gguf" ] && cp "$td/reference/stories260K-f32.gguf" "$corpus/seed-stories.gguf"
-build-fuzz/fuzz_gguf -max_total_time="${MOE_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 "$corpus" 2>&1 | tail -n 3
+python3 fuzz/make_seeds.py "$td" build-fuzz
+run_fuzzer() {  # NAME SECONDS ARGS...: one line of libFuzzer's summary, or its whole report on a finding
+  local name=$1 secs=$2 log=build-fuzz/$1.log
+  shift 2
+  echo "-- $name (${secs} s)"
+  if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-fuzz/"$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix=build-fuzz/artifacts/"$name"- "$@" >"$log" 2>&1; then
+    grep -v '^"' "$log" | tail -n 60
+    echo "$name found a bug (log $log)" >&2
+    return 1
+  fi
+  grep -E '^Done [0-9]+ runs' "$log"
+}
+run_fuzzer fuzz_gguf "${fuzz_secs:-60}" -max_len=65536 "$corpus"
+run_fuzzer fuzz_tokenizer "${fuzz_secs:-30}" -max_len=4096 build-fuzz/corpus_tokenizer
+# -max_len bounds nesting depth too: deeply nested templates are a known stack-depth issue handled apart.
+run_fuzzer fuzz_jinja "${fuzz_secs:-30}" -max_len=4096 -dict=fuzz/jinja.dict build-fuzz/corpus_jinja
+if [ -d "$td/templates" ]; then
+  MOE_FUZZ_TEMPLATES="$td/templates" run_fuzzer fuzz_template_context "${fuzz_secs:-30}" -max_len=16384 \
+    -dict=fuzz/template_context.dict build-fuzz/corpus_context
+else
+  echo "-- fuzz_template_context not run: it renders the chat templates of $td/templates, which is missing"
+fi
 echo "== all tests passed"

@@ -42,14 +42,11 @@ bool python_has_numpy() {
   return ok;
 }
 
-int run_python(const std::string& script, const std::vector<std::string>& args, std::string* output) {
-  const std::string py = python3_path();
-  if (py.empty()) return 127;
+int run_program(const std::string& program, const std::vector<std::string>& args, std::string* output) {
   // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about `"literal" + std::string&&`.
-  std::string cmd = quote(py);
-  cmd.append(" ").append(quote((fs::path(MOE_SOURCE_DIR) / script).string()));
+  std::string cmd = quote(program);
   for (const auto& a : args) cmd.append(" ").append(quote(a));
-  std::string name = "python_";
+  std::string name = "program_";
   name.append(std::to_string(::getpid())).append(".log");
   const fs::path log = fs::path(MOE_BINARY_DIR) / "test_scratch" / name;
   fs::create_directories(log.parent_path());
@@ -58,6 +55,14 @@ int run_python(const std::string& script, const std::vector<std::string>& args, 
   if (output) *output = read_file(log.string());
   fs::remove(log);
   return code;
+}
+
+int run_python(const std::string& script, const std::vector<std::string>& args, std::string* output) {
+  const std::string py = python3_path();
+  if (py.empty()) return 127;
+  std::vector<std::string> all = {(fs::path(MOE_SOURCE_DIR) / script).string()};
+  all.insert(all.end(), args.begin(), args.end());
+  return run_program(py, all, output);
 }
 
 }  // namespace moe::test

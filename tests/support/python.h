@@ -14,6 +14,8 @@ bool python_has_numpy();
 // Runs python3 <MOE_SOURCE_DIR>/<script> <args...>; returns the exit code. stdout and stderr are captured
 // into *output (if given), so a failing assertion can show them.
 int run_python(const std::string& script, const std::vector<std::string>& args, std::string* output = nullptr);
+// Runs `program args...` (program found on PATH), output captured the same way; returns the exit code.
+int run_program(const std::string& program, const std::vector<std::string>& args, std::string* output = nullptr);
 
 }  // namespace moe::test
 

@@ -143,9 +143,11 @@ Value do_float(const Value& v, CallArgs& args) {
 
 Value do_indent(const Value& v, CallArgs& args) {
   auto a = bind_args("indent", args, {"width", "first", "blank"}, 0);
+  const int64_t spaces = a[0] && !a[0]->is_string() ? std::max<int64_t>(0, py::index(*a[0])) : 0;
+  py::check_built_size(static_cast<uint64_t>(spaces), "indent(" + std::to_string(spaces) + ")");
   std::string indention = !a[0]              ? "    "
                           : a[0]->is_string() ? a[0]->str()
-                                              : std::string(static_cast<size_t>(std::max<int64_t>(0, py::index(*a[0]))), ' ');
+                                              : std::string(static_cast<size_t>(spaces), ' ');
   bool first = a[1] && py::truthy(*a[1]);
   bool blank = a[2] && py::truthy(*a[2]);
   if (!v.is_string()) throw Fault("TypeError: unsupported operand type(s) for +=: '" + py::type_name(v) + "' and 'str'");
@@ -311,7 +313,11 @@ Value do_tojson(const Value& v, CallArgs& args) {
   if (v.is_string()) return Value::string(py::json_dumps(v, opt));
   if (a[1] && !a[1]->is_none()) {
     if (a[1]->is_string()) opt.indent = a[1]->str();
-    else if (a[1]->is_integral()) opt.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, a[1]->as_int())), ' ');
+    else if (a[1]->is_integral()) {
+      const int64_t spaces = std::max<int64_t>(0, a[1]->as_int());
+      py::check_built_size(static_cast<uint64_t>(spaces), "tojson(indent=" + std::to_string(spaces) + ")");
+      opt.indent = std::string(static_cast<size_t>(spaces), ' ');
+    }
     else throw Fault("TypeError: indent must be an int or a str");
     opt.item_separator.assign(1, ',');
   }
@@ -380,6 +386,7 @@ std::optional<Value> value_filter(Interpreter& interp, const std::string& name, 
   if (name == "float") return do_float(v, args);
   if (name == "abs") {
     none();
+    if (v.is_integral() && v.as_int() == INT64_MIN) throw Fault("unsupported: integer does not fit in 64 bits");
     if (v.is_integral()) return Value::integer(v.as_int() < 0 ? -v.as_int() : v.as_int());
     if (v.is_float()) return Value::number(std::fabs(v.as_float()));
     if (v.is_undefined()) v.fail_undefined();

@@ -1,6 +1,8 @@
 // Jinja2's filters over sequences: many return generators (map, select, unique, batch, ...), which are
 // consumed once and have no len(), exactly as in Python.
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 
 #include "tokenizer/jinja/builtins.h"
 #include "tokenizer/jinja/py.h"
@@ -20,7 +22,10 @@ std::function<Value(const Value&)> make_attrgetter(Interpreter& interp, const Va
       size_t dot = a.find('.', start);
       std::string part = a.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
       bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-      parts.push_back(digits ? Value::integer(std::stoll(part)) : Value::string(part));
+      int64_t index = 0;
+      if (digits && std::from_chars(part.data(), part.data() + part.size(), index).ec != std::errc())
+        throw Fault("unsupported: attribute part " + part + " does not fit in a signed 64-bit integer");
+      parts.push_back(digits ? Value::integer(index) : Value::string(part));
       if (dot == std::string::npos) break;
       start = dot + 1;
     }

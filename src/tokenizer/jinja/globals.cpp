@@ -30,13 +30,16 @@ Value range(CallArgs& a) {
     if (a.args.size() == 3) step = as_index(a.args[2]);
   }
   if (step == 0) throw Fault("ValueError: range() arg 3 must not be zero");
-  int64_t n = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0)
-                       : (start > stop ? (start - stop - step - 1) / -step : 0);
+  // In 128 bits: stop - start and -step overflow int64 at the ends of its range.
+  const __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+  const __int128 stride = step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step);
+  const __int128 n = span > 0 ? (span + stride - 1) / stride : 0;
   if (n > kMaxRange)
     throw Fault("OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   std::vector<Value> out;
   out.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) out.push_back(Value::integer(start + i * step));
+  for (int64_t i = 0; i < n; ++i)  // i * step alone may pass int64 where start + i * step does not
+    out.push_back(Value::integer(static_cast<int64_t>(start + static_cast<__int128>(i) * step)));
   return Value::list(std::move(out));
 }
 

@@ -1,6 +1,9 @@
 #include "tokenizer/jinja/lexer.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <cstdlib>
 
 #include "tokenizer/jinja/jinja.h"
 #include "tokenizer/jinja/unicode.h"
@@ -303,7 +306,8 @@ class Lexer {
         Token t;
         t.type = Tok::Float;
         t.text = s_.substr(pos_, end - pos_);
-        t.fval = std::stod(clean(t.text));
+        // Python's float(): out of range is inf (or 0 when too small), never an error. strtod gives those.
+        t.fval = std::strtod(clean(t.text).c_str(), nullptr);
         t.line = line_;
         out_.push_back(std::move(t));
         pos_ = end;
@@ -339,11 +343,11 @@ class Lexer {
     t.type = Tok::Integer;
     t.text = s_.substr(pos_, end - pos_);
     std::string digits_only = clean(base == 10 ? t.text : t.text.substr(2));
-    try {
-      t.ival = static_cast<int64_t>(std::stoull(digits_only, nullptr, base));
-    } catch (const std::exception&) {
-      fail(line_, "unsupported: integer literal " + t.text + " does not fit in 64 bits");
-    }
+    uint64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(digits_only.data(), digits_only.data() + digits_only.size(), v, base);
+    if (ec != std::errc() || ptr != digits_only.data() + digits_only.size() || v > INT64_MAX)
+      fail(line_, "unsupported: integer literal " + t.text + " does not fit in a signed 64-bit integer");
+    t.ival = static_cast<int64_t>(v);
     t.line = line_;
     out_.push_back(std::move(t));
     pos_ = end;

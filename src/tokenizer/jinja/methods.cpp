@@ -353,6 +353,7 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
     }
     int64_t len = static_cast<int64_t>(s.size());
     if (width <= len) return S(s);
+    py::check_built_size(static_cast<uint64_t>(width), name + "(" + std::to_string(width) + ")");
     int64_t marg = width - len;
     int64_t left = name == "ljust" ? 0 : name == "rjust" ? marg : marg / 2 + (marg & width & 1);
     return S(U32(static_cast<size_t>(left), fill) + s + U32(static_cast<size_t>(marg - left), fill));
@@ -361,6 +362,7 @@ std::optional<Value> str_format_method(const Value& self, const std::string& nam
     auto v = args({"width"}, 1);
     int64_t width = py::index(*v[0]), len = static_cast<int64_t>(s.size());
     if (width <= len) return S(s);
+    py::check_built_size(static_cast<uint64_t>(width), "zfill(" + std::to_string(width) + ")");
     U32 out = s;
     size_t at = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
     out.insert(at, static_cast<size_t>(width - len), U'0');

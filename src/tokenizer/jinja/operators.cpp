@@ -1,5 +1,6 @@
 // Python's arithmetic operators over Value, including str/list repetition and Markup's escaping `+`.
 #include <cmath>
+#include <cstdint>
 
 #include "tokenizer/jinja/interpreter.h"
 #include "tokenizer/jinja/py.h"
@@ -20,6 +21,9 @@ namespace {
 [[noreturn]] void overflow() { throw Fault("unsupported: integer result does not fit in 64 bits"); }
 
 Value repeat(const Value& seq, int64_t n) {
+  const uint64_t unit = seq.is_string() ? seq.str().size() : seq.items().size() * sizeof(Value);
+  if (n > 0 && unit > 0 && unit > py::kMaxBuiltBytes / static_cast<uint64_t>(n))
+    py::check_built_size(py::kMaxBuiltBytes + 1, "repeating a " + py::type_name(seq) + " " + std::to_string(n) + " times");
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.str();
@@ -94,6 +98,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (!nums) unsupported(op, a, b);
     if (ints) {
       if (b.as_int() == 0) throw Fault("ZeroDivisionError: integer division or modulo by zero");
+      if (a.as_int() == INT64_MIN && b.as_int() == -1) overflow();  // the one quotient past int64 (it traps)
       int64_t q = a.as_int() / b.as_int();
       if ((a.as_int() % b.as_int() != 0) && ((a.as_int() < 0) != (b.as_int() < 0))) --q;
       return Value::integer(q);
@@ -126,6 +131,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (!nums) unsupported(op, a, b);
     if (ints) {
       if (b.as_int() == 0) throw Fault("ZeroDivisionError: integer division or modulo by zero");
+      if (b.as_int() == -1) return Value::integer(0);  // INT64_MIN % -1 traps in C++
       int64_t m = a.as_int() % b.as_int();
       if (m != 0 && ((m < 0) != (b.as_int() < 0))) m += b.as_int();
       return Value::integer(m);
@@ -135,10 +141,13 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "**") {
     if (!nums) unsupported(op, a, b);
-    if (ints && b.as_int() >= 0) {
+    if (ints && b.as_int() >= 0) {  // by squaring: 1 ** 10**18 must not take 10**18 steps
       int64_t r = 1, base = a.as_int();
-      for (int64_t e = b.as_int(); e > 0; --e)
-        if (__builtin_mul_overflow(r, base, &r)) overflow();
+      for (int64_t e = b.as_int(); e > 0; e >>= 1) {
+        if ((e & 1) && __builtin_mul_overflow(r, base, &r)) overflow();
+        // Squaring overflows only for |base| >= 2, and then so would the result (e > 1 remains).
+        if (e > 1 && __builtin_mul_overflow(base, base, &base)) overflow();
+      }
       return Value::integer(r);
     }
     if (a.as_float() == 0 && b.as_float() < 0)

@@ -2,6 +2,7 @@
 // %-formatting and str.format. Jinja2 delegates all of these to Python, so a byte-exact rendering
 // depends on reproducing them exactly (e.g. repr picks its quote character, floats print shortest).
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,6 +10,13 @@
 #include "tokenizer/jinja/value.h"
 
 namespace moe::jinja::py {
+
+// One string or list built by padding, repetition or a format precision stops at 64 MiB, far past any chat
+// prompt; Python would go on until MemoryError (or take the machine's memory first).
+constexpr uint64_t kMaxBuiltBytes = uint64_t{64} << 20;
+inline void check_built_size(uint64_t bytes, const std::string& what) {
+  if (bytes > kMaxBuiltBytes) throw Fault("MemoryError: " + what + " would need more than 64 MiB");
+}
 
 bool truthy(const Value& v);
 std::string type_name(const Value& v);  // Python's type(v).__name__: 'str', 'dict', 'NoneType', ...

@@ -1,6 +1,8 @@
 // Python's two string formatting mini-languages: `fmt % args` and str.format / format(value, spec).
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 #include "tokenizer/jinja/py.h"
@@ -15,8 +17,10 @@ std::string pad(const std::string& body, size_t width, char32_t fill, char align
   size_t total = width - len;
   std::string f;
   unicode::append_utf8(f, fill);
+  check_built_size(static_cast<uint64_t>(total) * f.size() + body.size(), "padding to width " + std::to_string(width));
   auto rep = [&](size_t n) {
     std::string s;
+    s.reserve(n * f.size());
     for (size_t i = 0; i < n; ++i) s += f;
     return s;
   };
@@ -35,10 +39,23 @@ std::string group_digits(const std::string& digits, char sep) {
   return out;
 }
 
+// printf of one double, as long as it needs to be ('%.600f' is 602 characters).
 std::string c_format(const char* fmt, double d) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, fmt, d);
-  return buf;
+  const int n = std::snprintf(nullptr, 0, fmt, d);
+  if (n < 0) throw Fault("ValueError: cannot format " + std::string(fmt));
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  std::snprintf(out.data(), out.size(), fmt, d);
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// A width or precision written in digits; past the size limit it stops growing (the caller refuses it).
+template <typename T>
+T read_count(const std::u32string& s, size_t& i) {
+  T n = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i)
+    if (n <= static_cast<T>(kMaxBuiltBytes)) n = static_cast<T>(n * 10 + (s[i] - '0'));
+  return n;
 }
 
 struct Spec {
@@ -77,13 +94,15 @@ Spec parse_spec(const std::string& text) {
     }
     ++i;
   }
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') sp.width = sp.width * 10 + (s[i++] - '0');
+  sp.width = read_count<size_t>(s, i);
   if (i < s.size() && (s[i] == ',' || s[i] == '_')) sp.grouping = static_cast<char>(s[i++]);
   if (i < s.size() && s[i] == '.') {
     ++i;
     sp.precision = 0;
     if (i >= s.size() || s[i] < '0' || s[i] > '9') throw Fault("ValueError: Format specifier missing precision");
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') sp.precision = sp.precision * 10 + (s[i++] - '0');
+    const int64_t precision = read_count<int64_t>(s, i);
+    check_built_size(static_cast<uint64_t>(precision), "a precision of " + std::to_string(precision));
+    sp.precision = static_cast<int>(precision);
   }
   if (i < s.size()) sp.type = static_cast<char>(s[i++]);
   if (i != s.size()) throw Fault("ValueError: Invalid format specifier '" + text + "'");
@@ -105,6 +124,7 @@ std::string finish_number(bool negative, std::string body, const Spec& sp, const
     if (len < sp.width) {
       std::string f;
       unicode::append_utf8(f, sp.fill);
+      check_built_size(static_cast<uint64_t>(sp.width - len) * f.size(), "padding to width " + std::to_string(sp.width));
       for (size_t i = len; i < sp.width; ++i) head += f;
     }
     return head + body;
@@ -254,16 +274,20 @@ std::string percent_format(const std::string& fmt, const Value& args) {
         if (!w.is_integral()) throw Fault("TypeError: * wants int");
         return w.as_int();
       }
-      int64_t n = 0;
-      while (pos < fmt.size() && fmt[pos] >= '0' && fmt[pos] <= '9') n = n * 10 + (fmt[pos++] - '0');
+      int64_t n = 0;  // stops growing past the size limit, which the checks below refuse
+      for (; pos < fmt.size() && fmt[pos] >= '0' && fmt[pos] <= '9'; ++pos)
+        if (n <= static_cast<int64_t>(kMaxBuiltBytes)) n = n * 10 + (fmt[pos] - '0');
       return n;
     };
     int64_t width = number(i);
-    if (width < 0) left = true, width = -width;
+    if (width < 0) left = true, width = width == INT64_MIN ? INT64_MAX : -width;
+    check_built_size(static_cast<uint64_t>(width), "a width of " + std::to_string(width));
     sp.width = static_cast<size_t>(width);
     if (i < fmt.size() && fmt[i] == '.') {
       ++i;
-      sp.precision = static_cast<int>(number(i));
+      const int64_t precision = number(i);
+      check_built_size(static_cast<uint64_t>(std::max<int64_t>(precision, 0)), "a precision of " + std::to_string(precision));
+      sp.precision = static_cast<int>(std::max<int64_t>(precision, 0));
     }
     while (i < fmt.size() && (fmt[i] == 'h' || fmt[i] == 'l' || fmt[i] == 'L')) ++i;
     if (i >= fmt.size()) throw Fault("ValueError: incomplete format");
@@ -306,7 +330,7 @@ std::string percent_format(const std::string& fmt, const Value& args) {
         if (prec > 0) {  // %.3d pads the digits with zeros
           bool neg = n < 0;
           std::string digits = s.substr(s.find_first_of("0123456789"));
-          while (static_cast<int>(digits.size()) < prec) digits = "0" + digits;
+          if (static_cast<int>(digits.size()) < prec) digits.insert(0, prec - digits.size(), '0');
           s = pad((neg ? "-" : "") + digits, sp.width, sp.fill, sp.align);
         }
         piece = s;
@@ -328,6 +352,8 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       }
       case 'c': {
         if (arg.is_string()) piece = arg.str();
+        else if (arg.is_integral() && (arg.as_int() < 0 || arg.as_int() > 0x10FFFF))
+          throw Fault("OverflowError: %c arg not in range(0x110000)");
         else if (arg.is_integral()) unicode::append_utf8(piece, static_cast<char32_t>(arg.as_int()));
         else throw Fault("TypeError: %c requires int or char");
         piece = pad(piece, sp.width, ' ', left ? '<' : '>');
@@ -362,7 +388,8 @@ Value field_value(const std::string& field, const CallArgs& call, size_t& auto_i
       if (numbering == 1)
         throw Fault("ValueError: cannot switch from automatic field numbering to manual field specification");
       numbering = 2;
-      idx = std::stoul(head);
+      if (std::from_chars(head.data(), head.data() + head.size(), idx).ec != std::errc())
+        throw Fault("ValueError: Too many decimal digits in format string");
     }
     if (idx >= call.args.size())
       throw Fault("IndexError: Replacement index " + std::to_string(idx) + " out of range for positional args tuple");
@@ -387,9 +414,12 @@ Value field_value(const std::string& field, const CallArgs& call, size_t& auto_i
       if (close == std::string::npos) throw Fault("ValueError: Missing ']' in format string");
       std::string key = field.substr(i + 1, close - i - 1);
       bool numeric = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (v.is_list() && numeric && std::stoul(key) < v.items().size()) v = v.items()[std::stoul(key)];
-      else if (v.is_dict() && v.dict().find(numeric ? Value::integer(std::stoll(key)) : Value::string(key)))
-        v = *v.dict().find(numeric ? Value::integer(std::stoll(key)) : Value::string(key));
+      int64_t index = 0;
+      if (numeric && std::from_chars(key.data(), key.data() + key.size(), index).ec != std::errc())
+        throw Fault("unsupported: index " + key + " does not fit in a signed 64-bit integer");
+      const Value k = numeric ? Value::integer(index) : Value::string(key);
+      if (v.is_list() && numeric && static_cast<uint64_t>(index) < v.items().size()) v = v.items()[index];
+      else if (v.is_dict() && v.dict().find(k)) v = *v.dict().find(k);
       else throw Fault("KeyError: " + repr_string(key));
       i = close + 1;
     }

@@ -427,7 +427,10 @@ std::vector<int64_t> slice_positions(int64_t n, std::optional<int64_t> start, st
   int64_t b = adjust(start, step > 0 ? lower : upper);
   int64_t e = adjust(stop, step > 0 ? upper : lower);
   std::vector<int64_t> out;
-  for (int64_t i = b; step > 0 ? i < e : i > e; i += step) out.push_back(i);
+  for (int64_t i = b; step > 0 ? i < e : i > e;) {
+    out.push_back(i);
+    if (__builtin_add_overflow(i, step, &i)) break;  // a huge step leaves the sequence at once
+  }
   return out;
 }
 }  // namespace

@@ -19,6 +19,7 @@
 #include "model/expert_memory.h"
 #include "model/model.h"
 #include "model/synth.h"
+#include "model/synth_routing.h"
 #include "moe/cache_policy.h"
 #include "moe/cached_store.h"
 #include "support/testdata.h"
@@ -241,4 +242,66 @@ TEST(CachePolicy, FrequencyAwarePoliciesBeatLruOnHotExpertsWithColdBursts) {
   // Pinning the hot set makes even LRU hit them.
   const std::vector<int32_t> pins = {0, 1, 2, 3};
   EXPECT_GE(simulate_cache(CachePolicyKind::Lru, 8, req, epoch, pins), 4u * 200 - 4);
+}
+
+// Realistic routing for synthetic models: the measured rank-popularity curve survives resampling to another
+// expert count, and calibrated routers reproduce a skewed target that random routers miss by far.
+TEST(SynthRouting, ResampledTargetKeepsTheRankCurveAndSumsToTopK) {
+  const std::vector<std::vector<double>> measured = {{0.9, 0.5, 0.3, 0.1, 0.1, 0.1}, {0.4, 0.4, 0.3, 0.3, 0.3, 0.3}};
+  const auto t = resample_routing_target(measured, 2, 4, 12, 3, 7);
+  ASSERT_EQ(t.size(), 4u);
+  for (const auto& row : t) {
+    ASSERT_EQ(row.size(), 12u);
+    double sum = 0;
+    for (double x : row) {
+      EXPECT_GE(x, 0.0);
+      EXPECT_LE(x, 1.0);
+      sum += x;
+    }
+    EXPECT_NEAR(sum, 3.0, 1e-9);
+  }
+  // Layer 0 maps to measured layer 0: its top sixth of experts (2 of 12) hold 0.9 / 2 of the selections.
+  std::vector<double> r0 = t[0];
+  std::sort(r0.begin(), r0.end(), std::greater<>());
+  EXPECT_NEAR((r0[0] + r0[1]) / 3.0, 0.45, 1e-9);
+  // The last layer maps to the flatter measured layer 1.
+  std::vector<double> r3 = t[3];
+  std::sort(r3.begin(), r3.end(), std::greater<>());
+  EXPECT_LT(r3[0] - r3[11], r0[0] - r0[11]);
+  EXPECT_THROW(resample_routing_target({}, 2, 4, 12, 3, 7), UsageError);
+  EXPECT_THROW(resample_routing_target({{0.0, 0.0}}, 2, 4, 12, 3, 7), UsageError);
+  EXPECT_THROW(resample_routing_target(measured, 2, 4, 12, 13, 7), UsageError);
+}
+
+TEST(SynthRouting, CalibratedRoutersReproduceASkewedPopularity) {
+  const std::string dir = testing::TempDir();
+  SynthSpec s;
+  s.layers = 3;
+  s.hidden = 64;
+  s.heads = 4;
+  s.kv_heads = 2;
+  s.experts = 8;
+  s.top_k = 2;
+  s.expert_ffn = 32;
+  s.vocab = 300;
+  s.seed = 11;
+  // Zipf-like: the hottest expert serves 70% of tokens, the coldest about 6%.
+  const std::vector<std::vector<double>> measured = {{0.7, 0.4, 0.25, 0.2, 0.15, 0.12, 0.1, 0.08}};
+  s.routing_target = resample_routing_target(measured, 2, s.layers, s.experts, s.top_k, s.seed);
+  const std::string path = dir + "/routing.gguf";
+  write_synth_model(s, path);
+  ThreadPool pool(2);
+  const RoutingFit before = calibrate_synth_routing(s, path, pool, 0, 512, 0.55, nullptr);
+  const RoutingFit after = calibrate_synth_routing(s, path, pool, 4, 2048, 0.55, nullptr);
+  std::printf("routing: mean |share - target| %.4f -> %.4f (max %.4f), reuse %.3f -> %.3f (target 0.55, "
+              "independent tokens %.3f)\n", before.mean_abs_error, after.mean_abs_error, after.max_abs_error, before.reuse,
+              after.reuse, after.reuse_floor);
+  EXPECT_GT(before.mean_abs_error, 2 * after.mean_abs_error);
+  EXPECT_LT(after.mean_abs_error, 0.05);
+  EXPECT_LT(after.max_abs_error, 0.2);
+  EXPECT_NEAR(after.reuse, 0.55, 0.08);
+  EXPECT_LT(after.reuse_floor, 0.5);
+  // The file is still a model that loads and routes to the hot expert most.
+  auto m = Model::load(path);
+  EXPECT_EQ(m->config().n_expert, 8);
 }

@@ -2,12 +2,16 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "model/model_info.h"
+#include "core/thread_pool.h"
+#include "experts/expert_stats.h"
 #include "model/synth.h"
+#include "model/synth_routing.h"
 
 namespace moe::cli {
 
@@ -37,6 +41,19 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--rope-theta", s.rope_theta, "RoPE base")->check(CLI::PositiveNumber);
   app.add_option("--seed", s.seed, "random seed");
   app.add_option("-t,--threads", threads, "threads (0: all)");
+  std::string routing_from;
+  int routing_rounds = 4, routing_tokens = 512;
+  double routing_reuse = 0;
+  app.add_option("--routing-from", routing_from,
+                 "stats.json of `moe profile` on a trained model: routers reproduce its per-layer expert popularity")
+      ->check(CLI::ExistingFile);
+  app.add_option("--routing-rounds", routing_rounds, "calibration rounds for --routing-from")->capture_default_str()->check(CLI::Range(0, 20));
+  app.add_option("--routing-tokens", routing_tokens, "random tokens per calibration round")->capture_default_str()->check(CLI::Range(16, 8192));
+  app.add_option("--routing-reuse", routing_reuse, "with --routing-from: share of a token's experts that the "
+                 "previous token also used (moe cache-sim reports it for a trace; 0: as the random model gives)")
+      ->capture_default_str()->check(CLI::Range(0.0, 0.95));
+  app.add_option("--routing-share", s.routing_share, "norm of the common routing direction in token embeddings, "
+                 "relative to their random part")->capture_default_str()->check(CLI::Range(0.05, 10.0));
   app.add_option("-o,--out", out, "output GGUF file")->required();
   return run_command(app, argc, argv, [&] {
     auto parse_type = [](const std::string& name, const char* flag) {
@@ -47,11 +64,48 @@ int cmd_synth(int argc, char** argv) {
     };
     s.type = parse_type(type, "--type");
     s.embd_type = embd_type.empty() ? s.type : parse_type(embd_type, "--embd-type");
+    if (!routing_from.empty()) {
+      if (s.experts <= 0) throw UsageError("--routing-from needs a model with experts");
+      const ExpertStatsFile stats = ExpertStatsFile::load(routing_from);
+      std::vector<std::vector<double>> measured;  // MoE layers only, all tasks together
+      for (size_t l = 0; l < stats.layer_is_moe.size(); ++l) {
+        if (!stats.layer_is_moe[l]) continue;
+        double tokens = 0;
+        std::vector<double> count(static_cast<size_t>(stats.model.n_expert), 0.0);
+        for (const TaskStats& t : stats.tasks) {
+          if (l >= t.count.size()) continue;
+          tokens += static_cast<double>(t.n_tokens);
+          for (size_t e = 0; e < count.size() && e < t.count[l].size(); ++e) count[e] += t.count[l][e];
+        }
+        if (tokens <= 0) throw UsageError(routing_from + ": no tokens were profiled");
+        for (double& c : count) c /= tokens;
+        measured.push_back(std::move(count));
+      }
+      s.routing_target = resample_routing_target(measured, stats.top_k, s.layers, s.experts, s.top_k, s.seed);
+    }
     const bool tty = isatty(fileno(stderr));
-    write_synth_model(s, out, [&](uint64_t done, uint64_t total) {
+    const std::string written = s.routing_target.empty() ? out : out + ".routing.tmp";
+    write_synth_model(s, written, [&](uint64_t done, uint64_t total) {
       if (tty) std::fprintf(stderr, "\rwriting %s: %s / %s", out.c_str(), human_bytes(done).c_str(), human_bytes(total).c_str());
     }, resolve_threads(threads));
     if (tty) std::fprintf(stderr, "\n");
+    if (!s.routing_target.empty()) {
+      try {
+        ThreadPool pool(resolve_threads(threads));
+        const RoutingFit fit = calibrate_synth_routing(s, written, pool, routing_rounds, routing_tokens, routing_reuse,
+                                                      [&](int r, double err, double reuse) {
+          std::fprintf(stderr, "routing calibration round %d: mean |share - target| = %.4f, reuse %.1f%%\n", r, err, 100 * reuse);
+        });
+        std::fprintf(stderr, "routing: %d tokens, mean |share - target| %.4f, max %.4f, consecutive-token expert reuse %.1f%% "
+                     "(independent tokens would give %.1f%%)\n", fit.tokens, fit.mean_abs_error, fit.max_abs_error,
+                     100.0 * fit.reuse, 100.0 * fit.reuse_floor);
+        std::filesystem::rename(written, out);
+      } catch (...) {
+        std::error_code ec;
+        std::filesystem::remove(written, ec);
+        throw;
+      }
+    }
     std::fprintf(stderr, "wrote %s\n", out.c_str());
     return 0;
   });

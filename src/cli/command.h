@@ -33,6 +33,7 @@ int cmd_profile(int argc, char** argv);
 int cmd_prune(int argc, char** argv);
 int cmd_steer_find(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_cache_sim(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 
 }  // namespace moe::cli

@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"train-tokenizer", moe::cli::cmd_train_tokenizer, "train a byte-level BPE vocabulary, write a vocab-only GGUF"},
     {"template", moe::cli::cmd_template, "render a chat template for a JSON context (as transformers/Jinja2 does)"},
     {"bench", moe::cli::cmd_bench, "prompt and generation speed, with the memory-bandwidth bound measured alongside"},
+    {"cache-sim", moe::cli::cmd_cache_sim, "replay routing traces through the expert cache's replacement policies"},
     {"train", moe::cli::cmd_train, "train a MoE model (qwen3moe GGUF) on text, resume it, or benchmark it"},
 };
 

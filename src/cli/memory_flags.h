@@ -14,7 +14,7 @@
 namespace moe::cli {
 
 struct MemoryFlags {
-  std::string budget, policy = "slru", pin_from;
+  std::string budget, policy = "lfu", pin_from;
   int pin_count = -1;  // -1: half of the cache
   int io_threads = 2;
   bool no_prefetch = false;

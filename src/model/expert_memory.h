@@ -25,7 +25,7 @@ WeightMemory weight_memory(const Model& m, bool pack, int max_active);
 
 struct MemoryBudget {
   size_t bytes = 0;  // 0: no budget (every expert resident)
-  CachePolicyKind policy = CachePolicyKind::Slru;
+  CachePolicyKind policy = CachePolicyKind::Lfu;
   int io_threads = 2;
   std::vector<std::pair<int, int>> pinned;  // (layer, expert) to keep resident, hottest first
 };

@@ -1,8 +1,10 @@
 #include "model/synth.h"
+#include "model/synth_routing.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -82,8 +84,9 @@ uint64_t splitmix(uint64_t& s) {
   return z ^ (z >> 31);
 }
 
-// Standard normal values from a stream seeded by (seed, tensor, row): rows can be generated in any order.
-void normal_row(uint64_t seed, uint64_t tensor, uint64_t row, float* out, int64_t n) {
+}  // namespace
+
+void synth_normal_row(uint64_t seed, uint64_t tensor, uint64_t row, float* out, int64_t n) {
   uint64_t s = seed * 0x100000001B3ull ^ (tensor << 40) ^ row;
   splitmix(s);
   for (int64_t i = 0; i < n; i += 2) {
@@ -94,6 +97,8 @@ void normal_row(uint64_t seed, uint64_t tensor, uint64_t row, float* out, int64_
     if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
   }
 }
+
+namespace {
 
 struct TensorPlan {
   std::string name;
@@ -211,22 +216,43 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       for (size_t d = 1; d < t.ne.size(); ++d) rows *= t.ne[d];
       const size_t rb = row_bytes(t.type, cols);
       const float stdev = sp.std;
+      auto store_row = [&](const float* row, int64_t r) {
+        if (t.type == DType::F32) std::memcpy(dst + r * rb, row, rb);
+        else quantize_row(t.type, row, dst + r * rb, cols);
+      };
+      auto run_split = [&](int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_split) {
+        if (threads == 1 || n < min_split) return fn(0, n);
+        std::vector<std::thread> pool;
+        for (int k = 0; k < threads; ++k) pool.emplace_back(fn, n * k / threads, n * (k + 1) / threads);
+        for (auto& th : pool) th.join();
+      };
+      if (!sp.routing_target.empty() && writes_residual(t.name)) {
+        // Whole matrices at a time: the routing direction is projected out of what the block adds to the residual.
+        const int64_t m = t.ne[1];
+        run_split(rows / m, [&](int64_t i0, int64_t i1) {
+          std::vector<float> mat(static_cast<size_t>(m * cols));
+          for (int64_t i = i0; i < i1; ++i) {
+            for (int64_t j = 0; j < m; ++j) {
+              float* row = mat.data() + j * cols;
+              synth_normal_row(sp.seed, ti, static_cast<uint64_t>(i * m + j), row, cols);
+              for (int64_t c = 0; c < cols; ++c) row[c] *= stdev;
+            }
+            project_out_routing_direction(sp, mat.data(), m, cols);
+            for (int64_t j = 0; j < m; ++j) store_row(mat.data() + j * cols, i * m + j);
+          }
+        }, 2);
+        return;
+      }
       auto work = [&](int64_t r0, int64_t r1) {
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
-          normal_row(sp.seed, ti, static_cast<uint64_t>(r), row.data(), cols);
+          synth_normal_row(sp.seed, ti, static_cast<uint64_t>(r), row.data(), cols);
           for (float& x : row) x = t.kind == TensorPlan::Norm ? 1.0f + sp.norm_noise * x : stdev * x;
-          if (t.type == DType::F32) std::memcpy(dst + r * rb, row.data(), rb);
-          else quantize_row(t.type, row.data(), dst + r * rb, cols);
+          if (t.name == "token_embd.weight" && !sp.routing_target.empty()) add_routing_direction(sp, r, row.data(), cols);
+          store_row(row.data(), r);
         }
       };
-      if (threads == 1 || rows < 64) {
-        work(0, rows);
-      } else {
-        std::vector<std::thread> pool;
-        for (int k = 0; k < threads; ++k) pool.emplace_back(work, rows * k / threads, rows * (k + 1) / threads);
-        for (auto& th : pool) th.join();
-      }
+      run_split(rows, work, 64);
     });
   }
   if (progress) w.set_progress([&](size_t, size_t, uint64_t done, uint64_t total) { progress(done, total); });

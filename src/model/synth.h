@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -32,7 +33,15 @@ struct SynthSpec {
   float rope_theta = 10000.0f;
   uint64_t seed = 1;
   std::string vocab_from;         // copy tokenizer.* metadata (and vocab size) from this GGUF instead
+  // Realistic routing (see synth_routing.h): the share of tokens that select each expert, [layer][expert],
+  // summing to top_k per layer (empty: plain random routers, which route about uniformly). Every token
+  // embedding then carries a common direction, and calibrate_synth_routing() sets the routers' response to it.
+  std::vector<std::vector<double>> routing_target;
+  float routing_share = 1.0f;     // norm of the common direction relative to a token embedding's own part
 };
+
+// Standard normal values from a stream seeded by (seed, tensor, row): rows can be generated in any order.
+void synth_normal_row(uint64_t seed, uint64_t tensor, uint64_t row, float* out, int64_t n);
 
 // Writes the model; progress(bytes_done, bytes_total) is called as tensors are written. Throws UsageError on
 // an impossible shape (e.g. rows not a multiple of the type's block size).

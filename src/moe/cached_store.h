@@ -24,7 +24,7 @@ struct CachedStoreConfig {
   const uint8_t* file_base = nullptr;  // byte 0 of the mapped file: ExpertMats data - file_base = file offset
   std::vector<LayerExperts> layers;    // per model layer (absent for dense layers)
   size_t cache_bytes = 0;              // memory for expert slots
-  CachePolicyKind policy = CachePolicyKind::Slru;
+  CachePolicyKind policy = CachePolicyKind::Lfu;
   bool pack = true;                    // repack types with a packed layout, as the resident path does
   int io_threads = 2;
   std::vector<std::pair<int, int>> pinned;  // (layer, expert) loaded at start and never evicted

@@ -177,7 +177,7 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
   timer.next(OpTimes::kRoute);
   moe_route(spec, ctl, layer, w.selection_bias, n_expert, n_tokens, s);
   const RoutingEvent ev{layer, n_tokens, n_expert, s.n_total, s.logits.data(), s.probs.data(), s.ids.data(),
-                        s.weights.data(), s.n_used.data(), K};
+                        s.weights.data(), s.n_used.data(), K, xn, n_embd};
   if (observer) observer->on_route(ev);
 
   // 3. Plan: group assignments by expert.

@@ -45,6 +45,8 @@ struct RoutingEvent {
   const float* weights;     // [n_tokens][slot_stride]
   const int32_t* n_used;    // [n_tokens] valid slots per token
   int slot_stride = 0;
+  const float* input = nullptr;  // [n_tokens][n_embd] the router's input (normalised hidden states)
+  int n_embd = 0;
 };
 
 class RoutingObserver {

@@ -11,7 +11,7 @@
 namespace moe {
 
 struct SynthSpec {
-  std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | olmoe | llama
+  std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | olmoe | llama | gpt-oss | smallthinker
   int layers = 2;
   int hidden = 128;
   int heads = 4;
@@ -32,6 +32,11 @@ struct SynthSpec {
   float rope_theta = 10000.0f;
   uint64_t seed = 1;
   std::string vocab_from;         // copy tokenizer.* metadata (and vocab size) from this GGUF instead
+  // gpt-oss: sliding window size and the period of windowed layers (0: the loader's default, 2).
+  // smallthinker: window > 0 writes the sliding_window switch, which makes every 4th layer (0, 4, ...) NoPE.
+  int window = 0;
+  int swa_period = 0;
+  float sink_std = 1.0f;          // gpt-oss attention sinks
 };
 
 // Writes the model; progress(bytes_done, bytes_total) is called as tensors are written. Throws UsageError on

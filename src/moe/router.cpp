@@ -52,8 +52,10 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int i = 0; i < n_total; ++i) probs[i] *= inv;
-  } else {
+  } else if (spec.gating == Gating::Sigmoid) {
     for (int i = 0; i < n_total; ++i) probs[i] = 1.0f / (1.0f + std::exp(-logits[i]));
+  } else {  // SoftmaxTopK: experts are chosen by raw logit; the softmax comes after the selection
+    for (int i = 0; i < n_total; ++i) probs[i] = logits[i];
   }
 
   // Selection scores: probabilities (+ bias), with banned experts removed.
@@ -127,7 +129,21 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
     }
   }
 
+  // SoftmaxTopK: the weights are a softmax over the selected logits (sum in double, as ggml's soft_max).
+  auto softmax_selected = [&] {
+    if (spec.gating != Gating::SoftmaxTopK || n == 0) return;
+    float mx = -INFINITY;
+    for (int j = 0; j < n; ++j) mx = std::max(mx, weights[j]);
+    double sum = 0.0;
+    for (int j = 0; j < n; ++j) {
+      weights[j] = std::exp(weights[j] - mx);
+      sum += weights[j];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int j = 0; j < n; ++j) weights[j] *= inv;
+  };
   for (int j = 0; j < n; ++j) weights[j] = probs[ids[j]];
+  softmax_selected();
   auto normalise = [&] {
     if (!spec.norm_topk) return;
     float sum = 0.0f;
@@ -151,6 +167,7 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
     }
     weights[0] = probs[ids[0]];
     n = m;
+    softmax_selected();
     normalise();
   }
 

@@ -258,3 +258,22 @@ TEST(KvCacheType, QuantizedCacheStaysCloseToF32) {
     }
   }
 }
+
+// The command line: `moe info` names the attention variants; --cache-type is checked and used.
+TEST(ArchCli, InfoShowsAttentionVariantsAndCacheTypeIsAFlag) {
+  MOE_REQUIRE_TESTDATA();
+  const std::string oss = testdata_path("reference-archs/gptoss-small-f32.gguf");
+  CliResult r = run_moe({"info", oss});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("sliding window 4 on layers 0,2; per-head sinks"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2.0 KB per token"), std::string::npos) << r.out;
+  r = run_moe({"info", testdata_path("reference-archs/smallthinker-small-f32.gguf")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("NoPE layers 0,4"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reads the layer input before attention"), std::string::npos) << r.out;
+  r = run_moe({"run", "-m", oss, "--tokens", "1,501,500", "-n", "4", "--temp", "0", "--print-ids", "--cache-type", "f16"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_moe({"run", "-m", oss, "--tokens", "1,501", "-n", "2", "--cache-type", "q4_0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--cache-type"), std::string::npos) << r.err;
+}

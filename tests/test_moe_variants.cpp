@@ -217,4 +217,9 @@ TEST(MoeVariants, SoftmaxTopKWeightsSumToOneAndFollowLogits) {
   EXPECT_NEAR(w[0], 1.0 / z, 1e-6);
   EXPECT_NEAR(w[1], 1.0 / z, 1e-6);
   EXPECT_NEAR(w[2], std::exp(-1.5) / z, 1e-6);
+  // probs: the softmax over every expert (what observers and --expert-top-p see).
+  double sum = 0;
+  for (float p : probs) sum += p;
+  EXPECT_NEAR(sum, 1.0, 1e-6);
+  EXPECT_NEAR(probs[2] / probs[0], std::exp(1.5), 1e-4);
 }

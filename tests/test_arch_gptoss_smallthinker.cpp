@@ -185,19 +185,23 @@ TEST(ArchSynth, SynthLoadsAndBatchEqualsTokenByToken) {
     }
     ThreadPool pool(2);
     std::vector<int32_t> ids;
-    for (int i = 0; i < 12; ++i) ids.push_back((i * 53 + 7) % c.n_vocab);
+    for (int i = 0; i < 40; ++i) ids.push_back((i * 53 + 7) % c.n_vocab);  // windows start past key blocks 0, 1
     const int V = c.n_vocab;
-    std::vector<float> batch(ids.size() * V), one(V);
-    Context a(*m, pool, {.n_ctx = 32});
-    a.decode(ids, batch.data(), true);
-    Context b(*m, pool, {.n_ctx = 32});
-    float worst = 0;
-    for (size_t t = 0; t < ids.size(); ++t) {
-      b.decode(std::span<const int32_t>(&ids[t], 1), one.data(), false);
-      worst = std::max(worst, max_abs_diff(one.data(), batch.data() + t * V, V));
+    for (DType kv : {DType::F32, DType::F16}) {
+      std::vector<float> batch(ids.size() * V), one(V);
+      Context a(*m, pool, {.n_ctx = 48, .cache_type = kv});
+      a.decode(ids, batch.data(), true);
+      Context b(*m, pool, {.n_ctx = 48, .cache_type = kv});
+      float worst = 0;
+      for (size_t t = 0; t < ids.size(); ++t) {
+        b.decode(std::span<const int32_t>(&ids[t], 1), one.data(), false);
+        worst = std::max(worst, max_abs_diff(one.data(), batch.data() + t * V, V));
+      }
+      // F16: where a batched and a one-token projection differ in the last float bit, the F16 rounding of that
+      // key or value can differ by one F16 step (measured 6.7e-5).
+      EXPECT_LE(worst, kv == DType::F32 ? 2e-5f : 2e-4f) << arch << " " << dtype_name(kv);
+      for (float x : batch) ASSERT_TRUE(std::isfinite(x)) << arch;
     }
-    EXPECT_LE(worst, 2e-5f) << arch;
-    for (float x : batch) ASSERT_TRUE(std::isfinite(x)) << arch;
   }
 }
 

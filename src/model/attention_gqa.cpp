@@ -195,6 +195,9 @@ void GqaAttention::attend(int il, int n, std::span<const SeqRun> runs, KvCache& 
     const int64_t t0 = blk * kQueryBlock, nq = std::min<int64_t>(kQueryBlock, r.n - t0);
     const int64_t row = r.first + t0;
     const float* qh = q_.data() + row * q_dim_ + h * hd;
+    // Windowed layers start at the key block holding the first position the block's first query sees, so their
+    // cost follows the window, not the context (same numbers: the kernel masks relative to each query).
+    const int64_t base = window > 0 ? std::max<int64_t>(0, r.pos0 + t0 + 1 - window) / kKeyBlock * kKeyBlock : 0;
     const float* kh;
     const float* vh;
     if (quantized) {
@@ -206,23 +209,25 @@ void GqaAttention::attend(int il, int n, std::span<const SeqRun> runs, KvCache& 
       const uint8_t* krows = cache.k_rows(il, r.seq) + kvh * hb;
       const uint8_t* vrows = cache.v_rows(il, r.seq) + kvh * hb;
       float* tmp = scratch_row(tid);
-      for (int64_t j = 0; j < n_kv; ++j) {
+      for (int64_t j = base; j < n_kv; ++j) {
+        const int64_t jj = j - base;
         dequantize_row(cache.type(), krows + j * kb, tmp, hd);
-        float* col = kt + (j / kKeyBlock) * kKeyBlock * hd + j % kKeyBlock;
+        float* col = kt + (jj / kKeyBlock) * kKeyBlock * hd + jj % kKeyBlock;
         for (int64_t d = 0; d < hd; ++d) col[d * kKeyBlock] = tmp[d];
-        dequantize_row(cache.type(), vrows + j * vb, vt + j * hd, hd);
+        dequantize_row(cache.type(), vrows + j * vb, vt + jj * hd, hd);
       }
       kh = kt;
       vh = vt;
     } else {
-      kh = cache.k(il, r.seq) + kvh * ctx_blocks * kKeyBlock * hd;
-      vh = cache.v(il, r.seq) + kvh * n_ctx * hd;
+      kh = cache.k(il, r.seq) + kvh * ctx_blocks * kKeyBlock * hd + base * hd;
+      vh = cache.v(il, r.seq) + kvh * n_ctx * hd + base * hd;
     }
     float* scratch = att_scratch_.data() + static_cast<size_t>(tid) * kQueryBlock * ctx_padded_;
     float* oh = attn_.data() + row * q_dim_ + h * hd;
     if (masked) {
       const float sink = lw.attn_sinks.present() ? lw.attn_sinks.data[h] : -INFINITY;
-      ex_.k.attention_kt_masked(qh, q_dim_, nq, kh, vh, hd, r.pos0 + t0, hd, scale, scratch, oh, q_dim_, window, sink);
+      ex_.k.attention_kt_masked(qh, q_dim_, nq, kh, vh, hd, r.pos0 + t0 - base, hd, scale, scratch, oh, q_dim_, window,
+                                sink);
     } else {
       ex_.k.attention_kt(qh, q_dim_, nq, kh, vh, hd, r.pos0 + t0, hd, scale, scratch, oh, q_dim_);
     }

@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
+#include "core/error.h"
+#include "format/gguf.h"
 #include "model/context.h"
 #include "model/expert_memory.h"
 #include "model/model.h"
 #include "model/synth.h"
-#include "core/error.h"
 #include "support/reference.h"
 #include "support/testdata.h"
 
@@ -289,4 +291,54 @@ TEST(ArchCli, InfoShowsAttentionVariantsAndCacheTypeIsAFlag) {
   r = run_moe({"run", "-m", synth, "--tokens", "1,50", "-n", "2", "--cache-type", "q4_0"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--cache-type"), std::string::npos) << r.err;
+}
+
+namespace {
+
+// A copy of a reference file with one metadata change (edit gets the writer after the keys are copied).
+std::string perturbed(const std::string& src_path, const std::string& out, const std::function<void(GgufWriter&)>& edit) {
+  GgufFile src(src_path);
+  GgufWriter w;
+  w.copy_metadata(src);
+  edit(w);
+  for (const auto& t : src.tensors())
+    w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims), t.data, t.nbytes);
+  w.write(out);
+  return out;
+}
+
+void expect_load_error(const std::string& path, const std::string& needle) {
+  try {
+    Model::load(path);
+    ADD_FAILURE() << path << ": expected a load error mentioning '" << needle << "'";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+// Window keys that do not make sense are load errors naming the key; a per-layer pattern array is honoured.
+TEST(ArchKeys, WindowKeysAreCheckedAndPatternArraysHonoured) {
+  MOE_REQUIRE_TESTDATA();
+  const std::string src = testdata_path("reference-archs/gptoss-small-f32.gguf");
+  const std::string dir = scratch_dir("arch_keys");
+  expect_load_error(perturbed(src, dir + "/big.gguf", [](GgufWriter& w) {
+                      w.set("gpt-oss.attention.sliding_window", GgufValue::make_u32(1000));
+                    }), "sliding_window");
+  expect_load_error(perturbed(src, dir + "/none.gguf", [](GgufWriter& w) {
+                      w.remove("gpt-oss.attention.sliding_window");
+                    }), "sliding_window");
+  expect_load_error(perturbed(src, dir + "/arr3.gguf", [](GgufWriter& w) {
+                      w.set("gpt-oss.attention.sliding_window_pattern", GgufValue::make_i32_array({1, 0, 1}));
+                    }), "one entry per layer");
+  auto m = Model::load(perturbed(src, dir + "/arr4.gguf", [](GgufWriter& w) {
+    w.set("gpt-oss.attention.sliding_window_pattern", GgufValue::make_i32_array({0, 1, 1, 0}));
+  }));
+  EXPECT_EQ(m->config().layer_swa, (std::vector<bool>{false, true, true, false}));
+  // SmallThinker: without the switch no layer is NoPE or windowed.
+  auto st = Model::load(perturbed(testdata_path("reference-archs/smallthinker-small-f32.gguf"), dir + "/st.gguf",
+                                  [](GgufWriter& w) { w.remove("smallthinker.attention.sliding_window"); }));
+  EXPECT_TRUE(st->config().layer_nope.empty());
+  EXPECT_EQ(st->config().n_swa, 0);
 }

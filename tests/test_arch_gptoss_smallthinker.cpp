@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "core/error.h"
+#include "experts/prune.h"
 #include "format/gguf.h"
 #include "model/context.h"
 #include "model/expert_memory.h"
@@ -341,4 +342,35 @@ TEST(ArchKeys, WindowKeysAreCheckedAndPatternArraysHonoured) {
                                   [](GgufWriter& w) { w.remove("smallthinker.attention.sliding_window"); }));
   EXPECT_TRUE(st->config().layer_nope.empty());
   EXPECT_EQ(st->config().n_swa, 0);
+}
+
+// Pruning keeps the router bias and the expert biases of the kept experts (gpt-oss): a model pruned to every expert
+// but relabelled gives the same logits; pruned to 6 of 10 it loads and runs.
+TEST(ArchPrune, GptOssPrunesWithItsBiases) {
+  MOE_REQUIRE_TESTDATA();
+  auto m = Model::load(testdata_path("reference-archs/gptoss-small-f32.gguf"));
+  const std::string dir = scratch_dir("arch_prune");
+  const ModelConfig& c = m->config();
+  std::vector<std::vector<int>> all(static_cast<size_t>(c.n_layer)), six(static_cast<size_t>(c.n_layer));
+  for (int l = 0; l < c.n_layer; ++l) {
+    for (int e = c.n_expert - 1; e >= 0; --e) all[static_cast<size_t>(l)].push_back(e);  // reversed order
+    for (int e = 0; e < 6; ++e) six[static_cast<size_t>(l)].push_back((e * 3 + l) % c.n_expert);
+  }
+  write_pruned_model(*m, all, dir + "/all.gguf");
+  write_pruned_model(*m, six, dir + "/six.gguf");
+  auto m_all = Model::load(dir + "/all.gguf");
+  auto m_six = Model::load(dir + "/six.gguf");
+  EXPECT_EQ(m_six->config().n_expert, 6);
+  ThreadPool pool(2);
+  auto ids = read_ids(stem_of({"gptoss-small-f32"}, 2) + ".tokens.txt");
+  auto logits = [&](const Model& mm) {
+    Context ctx(mm, pool, {.n_ctx = 64});
+    std::vector<float> out(ids.size() * static_cast<size_t>(mm.config().n_vocab));
+    ctx.decode(ids, out.data(), true);
+    return out;
+  };
+  const auto base = logits(*m);
+  EXPECT_LE(max_abs_diff(logits(*m_all).data(), base.data(), base.size()), 1e-5f);
+  const auto pruned = logits(*m_six);
+  for (float x : pruned) ASSERT_TRUE(std::isfinite(x));
 }

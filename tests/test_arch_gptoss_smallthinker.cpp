@@ -342,6 +342,9 @@ TEST(ArchKeys, WindowKeysAreCheckedAndPatternArraysHonoured) {
                                   [](GgufWriter& w) { w.remove("smallthinker.attention.sliding_window"); }));
   EXPECT_TRUE(st->config().layer_nope.empty());
   EXPECT_EQ(st->config().n_swa, 0);
+  expect_load_error(perturbed(testdata_path("reference-archs/smallthinker-small-f32.gguf"), dir + "/st_gating.gguf",
+                              [](GgufWriter& w) { w.remove("smallthinker.expert_gating_func"); }),
+                    "expert_gating_func");
 }
 
 // Pruning keeps the router bias and the expert biases of the kept experts (gpt-oss): a model pruned to every expert

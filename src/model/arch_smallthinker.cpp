@@ -14,6 +14,9 @@ static void smallthinker_configure(const GgufFile& f, ModelConfig& c) {
   if (c.n_expert <= 0) throw FormatError(f.path() + ": smallthinker needs expert_count > 0");
   if (c.n_ff_exp <= 0) throw FormatError(f.path() + ": smallthinker needs expert_feed_forward_length");
   if (c.n_rot != c.head_dim) throw FormatError(f.path() + ": smallthinker rotates whole heads (rope.dimension_count)");
+  // The gating is as stored (sigmoid in the released models); llama.cpp has no default for it.
+  if (!f.get_uint(c.arch + ".expert_gating_func"))
+    throw FormatError(f.path() + ": smallthinker needs metadata '" + c.arch + ".expert_gating_func'");
   c.router.norm_topk = true;  // hard-coded in the reference implementation
   c.expert_ffn.act = ExpertActivation::ReGLU;
   c.router_before_attention = true;

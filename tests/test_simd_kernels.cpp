@@ -266,6 +266,52 @@ TEST_P(Simd, TransposedKeyAttentionMatchesReference) {
       }
 }
 
+// Sliding window and attention sink: SIMD against the reference, and the reference against a plain softmax over the
+// window with exp(sink) in the denominator; window 0 and no sink is attention_kt bit for bit.
+TEST_P(Simd, MaskedAttentionMatchesReference) {
+  for (int64_t hd : {int64_t{64}, int64_t{40}, int64_t{3}})
+    for (int64_t n_kv0 : {int64_t{0}, int64_t{5}, int64_t{37}})
+      for (int64_t nq : {int64_t{1}, int64_t{3}, int64_t{17}})
+        for (int64_t window : {int64_t{0}, int64_t{1}, int64_t{4}, int64_t{19}})
+          for (float sink : {-INFINITY, 0.7f, 9.0f}) {
+            const int64_t n_ctx = (n_kv0 + nq + 15) / 16 * 16, kv_stride = hd + 2, q_stride = hd + 3;
+            auto q = randn(nq * q_stride, 1), kt = randn(hd * n_ctx, 2), v = randn(n_ctx * kv_stride, 3);
+            std::vector<float> scratch(nq * n_ctx), a(nq * q_stride, NAN), b(nq * q_stride, NAN);
+            const float scale = 0.3f;
+            S.attention_kt_masked(q.data(), q_stride, nq, kt.data(), v.data(), kv_stride, n_kv0, hd, scale,
+                                  scratch.data(), a.data(), q_stride, window, sink);
+            R.attention_kt_masked(q.data(), q_stride, nq, kt.data(), v.data(), kv_stride, n_kv0, hd, scale,
+                                  scratch.data(), b.data(), q_stride, window, sink);
+            if (window == 0 && sink == -INFINITY) {
+              std::vector<float> c(nq * q_stride, NAN);
+              S.attention_kt(q.data(), q_stride, nq, kt.data(), v.data(), kv_stride, n_kv0, hd, scale,
+                             scratch.data(), c.data(), q_stride);
+              for (int64_t i = 0; i < nq; ++i)
+                for (int64_t d = 0; d < hd; ++d) ASSERT_EQ(a[i * q_stride + d], c[i * q_stride + d]);
+            }
+            for (int64_t i = 0; i < nq; ++i) {
+              const int64_t p = n_kv0 + i, lo = window > 0 ? std::max<int64_t>(0, p + 1 - window) : 0;
+              std::vector<double> s;
+              double mx = sink;
+              for (int64_t j = lo; j <= p; ++j) {
+                double dot = 0;
+                for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(q[i * q_stride + d]) * kt[(j / 16) * 16 * hd + d * 16 + j % 16];
+                s.push_back(dot * scale);
+                mx = std::max(mx, s.back());
+              }
+              double z = std::exp(static_cast<double>(sink) - mx);
+              for (double& x : s) z += (x = std::exp(x - mx));
+              for (int64_t d = 0; d < hd; ++d) {
+                double o = 0;
+                for (int64_t j = lo; j <= p; ++j) o += s[static_cast<size_t>(j - lo)] / z * v[j * kv_stride + d];
+                const float x = b[i * q_stride + d];
+                ASSERT_NEAR(x, o, 1e-5 * (1 + std::fabs(o))) << hd << " " << n_kv0 << " " << nq << " " << window;
+                ASSERT_NEAR(a[i * q_stride + d], x, 1e-5f * (1 + std::fabs(x))) << hd << " " << n_kv0 << " " << nq;
+              }
+            }
+          }
+}
+
 TEST(Packed, UnpackGivesBackEveryRow) {
   for (DType wt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
     for (int64_t rows : {1, 16, 33}) {

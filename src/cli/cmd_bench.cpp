@@ -137,7 +137,7 @@ int cmd_bench(int argc, char** argv) {
     const auto store = mf.make_store(*model, RoutingControl{}, pack);
     Context ctx(*model, pool,
                 {.n_ctx = n_prompt + n_gen + 1, .n_batch = n_prompt, .kernels = &ks, .repack = !no_repack,
-                 .experts = store, .prefetch = !mf.no_prefetch});
+                 .experts = store, .prefetch = !mf.no_prefetch, .cache_type = mf.kv_type()});
     const double pack_s = seconds_since(t_pack);
     const ModelStats st = model_stats(*model);
     // Under a memory budget the probe buffer counts against it too: keep it small unless asked otherwise.

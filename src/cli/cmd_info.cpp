@@ -38,13 +38,31 @@ int cmd_info(int argc, char** argv) {
       if (c.n_ff_shexp > 0) std::printf(", shared expert FFN %d%s", c.n_ff_shexp, c.shared_expert_gate ? " (sigmoid gate)" : "");
       if (c.router.n_null > 0) std::printf(", %d null experts", c.router.n_null);
       std::printf("\n");
-      std::printf("router:        %s, %s top-k weights", c.router.gating == Gating::Softmax ? "softmax" : "sigmoid",
-                  c.router.norm_topk ? "renormalised" : "raw");
+      const char* gating = c.router.gating == Gating::Softmax   ? "softmax"
+                           : c.router.gating == Gating::Sigmoid ? "sigmoid"
+                                                                : "top-k logits then softmax";
+      std::printf("router:        %s, %s top-k weights", gating, c.router.norm_topk ? "renormalised" : "raw");
+      if (c.router_before_attention) std::printf(", reads the layer input before attention");
       if (c.router.weights_scale != 1.0f) std::printf(", scaled x%g", c.router.weights_scale);
       if (c.router.n_group > 1) std::printf(", %d groups (best %d)", c.router.n_group, c.router.n_group_used);
       std::printf("\n");
     } else {
       std::printf("experts:       none (dense FFN %d)\n", c.n_ff);
+    }
+    if (c.n_swa > 0 || c.attn_sinks || !c.layer_nope.empty()) {
+      auto layers_where = [&](auto pred) {
+        std::string l;
+        for (int il = 0; il < c.n_layer; ++il)
+          if (pred(il)) l += (l.empty() ? "" : ",") + std::to_string(il);
+        return l.empty() ? std::string("none") : l;
+      };
+      std::printf("attention:    ");
+      if (c.n_swa > 0)
+        std::printf(" sliding window %d on layers %s;", c.n_swa, layers_where([&](int il) { return c.is_swa(il); }).c_str());
+      if (!c.layer_nope.empty())
+        std::printf(" NoPE layers %s;", layers_where([&](int il) { return !c.uses_rope(il); }).c_str());
+      if (c.attn_sinks) std::printf(" per-head sinks;");
+      std::printf("\n");
     }
     std::printf("vocabulary:    %d tokens; output head %s\n", c.n_vocab, c.tied_output ? "tied to the embedding" : "separate");
     std::printf("context:       %d trained\n", c.n_ctx_train);
@@ -62,8 +80,9 @@ int cmd_info(int argc, char** argv) {
                 f.has("tokenizer.chat_template") ? "yes" : "no");
     if (ctx == 0) ctx = default_context_length(c);  // what a plain `moe run` allocates
     const double kv = static_cast<double>(s.kv_bytes_per_position) * ctx;
-    std::printf("memory:        weights %s (mapped) + KV cache %s at %d positions (f32)\n",
-                human_bytes(s.bytes_total).c_str(), human_bytes(kv).c_str(), ctx);
+    std::printf("memory:        weights %s (mapped) + KV cache %s at %d positions (f32, %s per token)\n",
+                human_bytes(s.bytes_total).c_str(), human_bytes(kv).c_str(), ctx,
+                human_bytes(static_cast<double>(s.kv_bytes_per_position)).c_str());
     std::printf("per token:     %s of weights read per generated token\n", human_bytes(s.bytes_per_token).c_str());
     if (metadata)
       for (const auto& [key, v] : f.metadata()) std::printf("  %s = %s\n", key.c_str(), v.to_string().c_str());

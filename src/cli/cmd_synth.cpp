@@ -20,7 +20,15 @@ int cmd_synth(int argc, char** argv) {
   SynthSpec s;
   std::string type = "f32", embd_type, out;
   int threads = 0;
-  app.add_option("--arch", s.arch, "qwen3moe | qwen2moe | olmoe | llama")->check(CLI::IsMember({"qwen3moe", "qwen2moe", "olmoe", "llama"}));
+  app.add_option("--arch", s.arch, "qwen3moe | qwen2moe | olmoe | llama | gpt-oss | smallthinker")
+      ->check(CLI::IsMember({"qwen3moe", "qwen2moe", "olmoe", "llama", "gpt-oss", "smallthinker"}));
+  app.add_option("--window", s.window,
+                 "gpt-oss: sliding window (required); smallthinker: > 0 writes the sliding_window switch (NoPE layers 0, 4, ...)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--swa-period", s.swa_period, "period of sliding-window layers (0: the architecture's default)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--sink-std", s.sink_std, "gpt-oss: standard deviation of the attention sink logits")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--layers", s.layers, "transformer blocks")->check(CLI::PositiveNumber);
   app.add_option("--hidden", s.hidden, "hidden size")->check(CLI::PositiveNumber);
   app.add_option("--heads", s.heads, "attention heads")->check(CLI::PositiveNumber);

@@ -30,6 +30,17 @@ void MemoryFlags::add_to(CLI::App& app) {
       ->group(g);
   app.add_flag("--no-prefetch", no_prefetch, "do not load the next layer's predicted experts ahead of its router")
       ->group(g);
+  app.add_option("--cache-type", cache_type, "KV cache storage: f32 (exact), f16 (half the memory) or q8_0")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}))
+      ->capture_default_str()
+      ->group(g);
+}
+
+DType MemoryFlags::kv_type() const {
+  if (cache_type == "f16") return DType::F16;
+  if (cache_type == "q8_0") return DType::Q8_0;
+  if (cache_type == "f32") return DType::F32;
+  throw UsageError("--cache-type must be f32, f16 or q8_0, not '" + cache_type + "'");
 }
 
 namespace {

@@ -18,6 +18,8 @@ struct MemoryFlags {
   int pin_count = -1;  // -1: half of the cache
   int io_threads = 2;
   bool no_prefetch = false;
+  std::string cache_type = "f32";  // --cache-type: what the KV cache stores
+  DType kv_type() const;
 
   void add_to(CLI::App& app);
   bool active() const { return !budget.empty(); }

@@ -110,7 +110,8 @@ void write_pruned_model(const Model& model, const std::vector<std::vector<int>>&
     const bool moe_layer = l >= 0 && l < c.n_layer && c.layer_is_moe[static_cast<size_t>(l)];
     const bool experts = moe_layer && is_expert_tensor(t.name) && ne.back() == c.n_expert;
     const bool router = moe_layer && t.name == "blk." + std::to_string(l) + ".ffn_gate_inp.weight";
-    const bool bias = moe_layer && t.name == "blk." + std::to_string(l) + ".exp_probs_b.bias";
+    const bool bias = moe_layer && (t.name == "blk." + std::to_string(l) + ".exp_probs_b.bias" ||
+                                    t.name == "blk." + std::to_string(l) + ".ffn_gate_inp.bias");  // gpt-oss
     if (!experts && !router && !bias) {
       w.add_tensor(t.name, t.type, ne, t.data, t.nbytes);
       continue;

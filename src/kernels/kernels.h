@@ -62,6 +62,13 @@ struct KernelSet {
   void (*attention_kt)(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
                        int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out,
                        int64_t out_stride);
+  // As attention_kt, with a sliding window and an attention sink. window > 0: query i (at position n_kv0 + i)
+  // sees only positions (n_kv0 + i - window, n_kv0 + i]; window 0: all of [0, n_kv0 + i]. sink != -inf: one more
+  // logit in the softmax denominator only (gpt-oss), so the weights sum to less than 1. With window 0 and sink
+  // -inf the numbers are attention_kt's, bit for bit.
+  void (*attention_kt_masked)(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                              int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch,
+                              float* out, int64_t out_stride, int64_t window, float sink);
 };
 
 constexpr int64_t kKeyBlock = 16;  // positions per transposed key block (attention_kt)

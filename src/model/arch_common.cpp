@@ -78,3 +78,33 @@ void read_router_overrides(const GgufFile& f, ModelConfig& cfg) {
 }
 
 }  // namespace moe
+
+namespace moe {
+
+void read_swa_pattern(const GgufFile& f, ModelConfig& c, uint32_t default_period, bool dense_first) {
+  const std::string key = c.arch + ".attention.sliding_window_pattern";
+  c.layer_swa.assign(static_cast<size_t>(c.n_layer), false);
+  const GgufValue* v = f.find(key);
+  if (v && v->is_array()) {
+    auto flags = f.get_int_array(key);
+    if (!flags || flags->size() != static_cast<size_t>(c.n_layer))
+      throw FormatError(f.path() + ": metadata '" + key + "' must have one entry per layer (" +
+                        std::to_string(c.n_layer) + ")");
+    for (size_t i = 0; i < flags->size(); ++i) c.layer_swa[i] = (*flags)[i] != 0;
+  } else {
+    uint32_t period = default_period;
+    if (v) {
+      auto p = f.get_uint(key);
+      if (!p || *p > static_cast<uint64_t>(c.n_layer) * 2 + 2)
+        throw FormatError(f.path() + ": metadata '" + key + "' must be a small unsigned integer or a per-layer array");
+      period = static_cast<uint32_t>(*p);
+    }
+    for (uint32_t il = 0; il < static_cast<uint32_t>(c.n_layer); ++il)
+      c.layer_swa[il] = period == 0 || (dense_first ? il % period != 0 : il % period < period - 1);
+  }
+  bool any = false;
+  for (bool b : c.layer_swa) any |= b;
+  if (!any) throw FormatError(f.path() + ": '" + key + "' leaves no sliding-window layer, but the model has a window");
+}
+
+}  // namespace moe

@@ -23,3 +23,12 @@ void bind_shared_expert(TensorBinder& b, const ModelConfig& cfg, int il, LayerWe
 void read_router_overrides(const GgufFile& f, ModelConfig& cfg);
 
 }  // namespace moe
+
+namespace moe {
+
+// Sliding-window layers from {arch}.attention.sliding_window_pattern, as llama.cpp reads it: a period P (layer il
+// is windowed when il % P < P - 1, or with dense_first when il % P != 0; P = 0: every layer) or a per-layer array
+// of flags. Without the key, default_period applies. Errors name the file and the key.
+void read_swa_pattern(const GgufFile& f, ModelConfig& c, uint32_t default_period, bool dense_first);
+
+}  // namespace moe

@@ -35,7 +35,10 @@ class AttentionBlock {
 };
 
 // Grouped-query attention (multi-head and multi-query as special cases), with the options the supported
-// architectures use: q/k/v/o biases, q/k RMSNorm, clamped q/k/v, RoPE on a prefix of each head.
-std::unique_ptr<AttentionBlock> make_gqa_attention(const Model& model, const Exec& ex, int max_tokens, int n_ctx);
+// architectures use: q/k/v/o biases, q/k RMSNorm, clamped q/k/v, RoPE on a prefix of each head, sliding-window
+// layers (cfg.n_swa, cfg.layer_swa), NoPE layers (cfg.layer_nope) and per-head attention sinks (attn_sinks).
+// kv_type: what the KV cache stores (F32, or F16 / Q8_0 rows converted back per attention task).
+std::unique_ptr<AttentionBlock> make_gqa_attention(const Model& model, const Exec& ex, int max_tokens, int n_ctx,
+                                                   DType kv_type = DType::F32);
 
 }  // namespace moe

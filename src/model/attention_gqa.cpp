@@ -1,11 +1,14 @@
 // Grouped-query attention: q/k/v projections (one parallel loop when they share an activation format), optional
-// biases, clamping and q/k RMSNorm, RoPE on the first n_rot dims of each head, append to the cache, causal
-// attention per (sequence run, block of queries, head), output projection.
+// biases, clamping and q/k RMSNorm, RoPE on the first n_rot dims of each head (none on NoPE layers), append to the
+// cache, causal attention per (sequence run, block of queries, head) (windowed and/or with a sink logit where the
+// model says so: the masked kernel; the plain kernel otherwise, so other models' numbers stay as they were), output
+// projection.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/error.h"
+#include "core/quant.h"
 #include "model/attention.h"
 #include "model/model.h"
 #include "model/rope.h"
@@ -19,14 +22,14 @@ constexpr int64_t kQueryBlock = 16;  // queries per attention task (prompt batch
 
 class GqaAttention final : public AttentionBlock {
  public:
-  GqaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx);
+  GqaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx, DType kv_type);
   std::vector<KvLayerShape> cache_shapes() const override;
   void begin_step(const int32_t* pos, int n) override;
   void forward(int il, const float* xn, int n, std::span<const SeqRun> runs, KvCache& cache, float* out) override;
 
  private:
   void project_qkv(const LayerWeights& lw, const float* xn, int n);
-  void norm_and_rope(const LayerWeights& lw, int n);
+  void norm_and_rope(int il, const LayerWeights& lw, int n);
   void append_to_cache(int il, int n, std::span<const SeqRun> runs, KvCache& cache);
   void attend(int il, int n, std::span<const SeqRun> runs, KvCache& cache);
 
@@ -36,11 +39,13 @@ class GqaAttention final : public AttentionBlock {
   int64_t q_dim_, kv_dim_, ctx_padded_;
   // Scratch for one step of up to max_tokens tokens.
   std::vector<float> q_, k_, v_, attn_, rope_cs_, att_scratch_;
+  // Quantized caches: per thread, one KV head's keys (transposed blocks) and values converted back to floats.
+  std::vector<float> kt_tmp_, v_tmp_, row_tmp_;
   std::vector<uint8_t> act_q_, act_q2_;
   std::vector<int64_t> run_tasks_;  // [runs + 1] prefix sums of attention tasks per run
 };
 
-GqaAttention::GqaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx)
+GqaAttention::GqaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx, DType kv_type)
     : model_(model), c_(model.config()), ex_(ex) {
   const size_t B = static_cast<size_t>(max_tokens);
   q_dim_ = static_cast<int64_t>(c_.n_head) * c_.head_dim;
@@ -57,6 +62,12 @@ GqaAttention::GqaAttention(const Model& model, const Exec& ex, int max_tokens, i
   act_q_.assign(B * act + 64, 0);
   act_q2_.assign(B * act + 64, 0);
   run_tasks_.assign(B + 1, 0);
+  if (kv_type != DType::F32) {
+    const size_t threads = static_cast<size_t>(ex.pool.size()), hd = static_cast<size_t>(c_.head_dim);
+    kt_tmp_.assign(threads * static_cast<size_t>(ctx_padded_) * hd, 0.f);
+    v_tmp_.assign(threads * static_cast<size_t>(n_ctx) * hd, 0.f);
+    row_tmp_.assign(threads * hd, 0.f);
+  }
 }
 
 std::vector<KvLayerShape> GqaAttention::cache_shapes() const {
@@ -104,9 +115,10 @@ void GqaAttention::begin_step(const int32_t* pos, int n) {
   for (int t = 0; t < n; ++t) rope_cos_sin(c_, ff, pos[t], rope_cs_.data() + static_cast<size_t>(t) * c_.n_rot);
 }
 
-void GqaAttention::norm_and_rope(const LayerWeights& lw, int n) {
+void GqaAttention::norm_and_rope(int il, const LayerWeights& lw, int n) {
   const int64_t hd = c_.head_dim;
   const bool neox = c_.rope_type == RopeType::Neox;
+  const bool rope = c_.uses_rope(il);  // NoPE layers (SmallThinker) take positions from the causal mask alone
   for (int t = 0; t < n; ++t) {
     float* qt = q_.data() + t * q_dim_;
     float* kt = k_.data() + t * kv_dim_;
@@ -117,6 +129,7 @@ void GqaAttention::norm_and_rope(const LayerWeights& lw, int n) {
       ex_.k.rms_norm(qt, lw.q_norm.data, c_.rms_eps, q_dim_, qt);
       ex_.k.rms_norm(kt, lw.k_norm.data, c_.rms_eps, kv_dim_, kt);
     }
+    if (!rope) continue;
     const float* cs = rope_cs_.data() + static_cast<size_t>(t) * c_.n_rot;
     ex_.k.rope(qt, c_.n_head, hd, c_.n_rot, cs, neox);
     ex_.k.rope(kt, c_.n_head_kv, hd, c_.n_rot, cs, neox);
@@ -125,6 +138,16 @@ void GqaAttention::norm_and_rope(const LayerWeights& lw, int n) {
 
 void GqaAttention::append_to_cache(int il, int n, std::span<const SeqRun> runs, KvCache& cache) {
   const int64_t hd = c_.head_dim, ctx_blocks = ctx_padded_ / kKeyBlock, n_ctx = cache.n_ctx();
+  if (cache.type() != DType::F32) {  // one row per position: [kv head][head_dim] in the cache's type
+    const size_t kb = cache.k_row_bytes(il), vb = cache.v_row_bytes(il);
+    for (const SeqRun& r : runs)
+      for (int i = 0; i < r.n; ++i) {
+        const int64_t t = r.first + i, p = r.pos0 + i;
+        quantize_row(cache.type(), k_.data() + t * kv_dim_, cache.k_rows(il, r.seq) + p * kb, kv_dim_);
+        quantize_row(cache.type(), v_.data() + t * kv_dim_, cache.v_rows(il, r.seq) + p * vb, kv_dim_);
+      }
+    return;
+  }
   for (const SeqRun& r : runs) {
     float* kc = cache.k(il, r.seq);
     float* vc = cache.v(il, r.seq);
@@ -146,6 +169,12 @@ void GqaAttention::attend(int il, int n, std::span<const SeqRun> runs, KvCache& 
   const int64_t hd = c_.head_dim, ctx_blocks = ctx_padded_ / kKeyBlock, n_ctx = cache.n_ctx();
   const float scale = c_.attn_scale != 0.f ? c_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   const int group = c_.n_head / c_.n_head_kv;
+  const LayerWeights& lw = model_.layers[static_cast<size_t>(il)];
+  const int64_t window = c_.is_swa(il) ? c_.n_swa : 0;
+  const bool masked = window > 0 || lw.attn_sinks.present();
+  const bool quantized = cache.type() != DType::F32;
+  if (quantized && kt_tmp_.empty()) throw Error("attention: the KV cache's type is not the one the block was made for");
+  auto scratch_row = [&](int tid) { return row_tmp_.data() + static_cast<size_t>(tid) * hd; };
   // Tasks: per run, its blocks of up to kQueryBlock queries (latest first: they are the longest) x heads.
   int64_t work = 0;
   run_tasks_[0] = 0;
@@ -165,10 +194,43 @@ void GqaAttention::attend(int il, int n, std::span<const SeqRun> runs, KvCache& 
     const int h = static_cast<int>(local % c_.n_head), kvh = h / group;
     const int64_t t0 = blk * kQueryBlock, nq = std::min<int64_t>(kQueryBlock, r.n - t0);
     const int64_t row = r.first + t0;
-    ex_.k.attention_kt(q_.data() + row * q_dim_ + h * hd, q_dim_, nq,
-                       cache.k(il, r.seq) + kvh * ctx_blocks * kKeyBlock * hd, cache.v(il, r.seq) + kvh * n_ctx * hd,
-                       hd, r.pos0 + t0, hd, scale, att_scratch_.data() + static_cast<size_t>(tid) * kQueryBlock * ctx_padded_,
-                       attn_.data() + row * q_dim_ + h * hd, q_dim_);
+    const float* qh = q_.data() + row * q_dim_ + h * hd;
+    // Windowed layers start at the key block holding the first position the block's first query sees, so their
+    // cost follows the window, not the context (same numbers: the kernel masks relative to each query).
+    const int64_t base = window > 0 ? std::max<int64_t>(0, r.pos0 + t0 + 1 - window) / kKeyBlock * kKeyBlock : 0;
+    const float* kh;
+    const float* vh;
+    if (quantized) {
+      // Convert the positions this block of queries sees back to floats in the float cache's layout.
+      float* kt = kt_tmp_.data() + static_cast<size_t>(tid) * ctx_padded_ * hd;
+      float* vt = v_tmp_.data() + static_cast<size_t>(tid) * n_ctx * hd;
+      const int64_t n_kv = r.pos0 + t0 + nq;
+      const size_t kb = cache.k_row_bytes(il), vb = cache.v_row_bytes(il), hb = row_bytes(cache.type(), hd);
+      const uint8_t* krows = cache.k_rows(il, r.seq) + kvh * hb;
+      const uint8_t* vrows = cache.v_rows(il, r.seq) + kvh * hb;
+      float* tmp = scratch_row(tid);
+      for (int64_t j = base; j < n_kv; ++j) {
+        const int64_t jj = j - base;
+        dequantize_row(cache.type(), krows + j * kb, tmp, hd);
+        float* col = kt + (jj / kKeyBlock) * kKeyBlock * hd + jj % kKeyBlock;
+        for (int64_t d = 0; d < hd; ++d) col[d * kKeyBlock] = tmp[d];
+        dequantize_row(cache.type(), vrows + j * vb, vt + jj * hd, hd);
+      }
+      kh = kt;
+      vh = vt;
+    } else {
+      kh = cache.k(il, r.seq) + kvh * ctx_blocks * kKeyBlock * hd + base * hd;
+      vh = cache.v(il, r.seq) + kvh * n_ctx * hd + base * hd;
+    }
+    float* scratch = att_scratch_.data() + static_cast<size_t>(tid) * kQueryBlock * ctx_padded_;
+    float* oh = attn_.data() + row * q_dim_ + h * hd;
+    if (masked) {
+      const float sink = lw.attn_sinks.present() ? lw.attn_sinks.data[h] : -INFINITY;
+      ex_.k.attention_kt_masked(qh, q_dim_, nq, kh, vh, hd, r.pos0 + t0 - base, hd, scale, scratch, oh, q_dim_, window,
+                                sink);
+    } else {
+      ex_.k.attention_kt(qh, q_dim_, nq, kh, vh, hd, r.pos0 + t0, hd, scale, scratch, oh, q_dim_);
+    }
   };
   const int64_t n_tasks = run_tasks_[runs.size()];
   // Short contexts make this a few microseconds of work: then the calling thread does it alone.
@@ -186,7 +248,7 @@ void GqaAttention::forward(int il, const float* xn, int n, std::span<const SeqRu
   OpTimer timer(ex_.times, OpTimes::kQkv);
   project_qkv(lw, xn, n);
   timer.next(OpTimes::kNorm);
-  norm_and_rope(lw, n);
+  norm_and_rope(il, lw, n);
   timer.next(OpTimes::kAttention);
   append_to_cache(il, n, runs, cache);
   attend(il, n, runs, cache);
@@ -201,12 +263,17 @@ void GqaAttention::forward(int il, const float* xn, int n, std::span<const SeqRu
 
 }  // namespace
 
-std::unique_ptr<AttentionBlock> make_gqa_attention(const Model& model, const Exec& ex, int max_tokens, int n_ctx) {
+std::unique_ptr<AttentionBlock> make_gqa_attention(const Model& model, const Exec& ex, int max_tokens, int n_ctx,
+                                                   DType kv_type) {
   const ModelConfig& c = model.config();
   if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)
     throw FormatError("attention: " + std::to_string(c.n_head) + " query heads cannot be grouped over " +
                       std::to_string(c.n_head_kv) + " KV heads");
-  return std::make_unique<GqaAttention>(model, ex, max_tokens, n_ctx);
+  if (c.head_dim % static_cast<int>(dtype_info(kv_type).block_size) != 0)
+    throw UsageError(std::string("--cache-type ") + dtype_name(kv_type) + " needs a head size that is a multiple of " +
+                     std::to_string(dtype_info(kv_type).block_size) + " (this model's is " +
+                     std::to_string(c.head_dim) + ")");
+  return std::make_unique<GqaAttention>(model, ex, max_tokens, n_ctx, kv_type);
 }
 
 }  // namespace moe

@@ -44,6 +44,19 @@ struct ModelConfig {
 
   bool tied_output = false;  // output head reuses token_embd
 
+  // Attention variants (gpt-oss, SmallThinker). Empty per-layer vectors mean "every layer the plain way".
+  int n_swa = 0;                    // sliding window (positions a query sees, itself included); 0: none
+  std::vector<bool> layer_swa;      // per layer: windowed (true) or full attention
+  std::vector<bool> layer_nope;     // per layer: no RoPE at all (SmallThinker's NoPE layers)
+  bool attn_sinks = false;          // per-head learned sink logit in the softmax denominator (attn_sinks)
+  // Where a MoE layer's router reads from: the FFN input (after attention, normalised; the usual) or the layer
+  // input before attention (SmallThinker), which lets the experts be known, and loaded, while attention runs.
+  bool router_before_attention = false;
+  ExpertFfnSpec expert_ffn;         // what a routed expert computes (SwiGLU, ReGLU, gpt-oss's clamped SwiGLU)
+
+  bool is_swa(int il) const { return n_swa > 0 && !layer_swa.empty() && layer_swa[static_cast<size_t>(il)]; }
+  bool uses_rope(int il) const { return layer_nope.empty() || !layer_nope[static_cast<size_t>(il)]; }
+
   int n_moe_layers() const;
   std::string describe() const;  // one-paragraph summary for logs
 };

@@ -54,13 +54,15 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
     store_ = std::make_shared<ResidentExpertStore>(std::move(layers), ex_);
   }
   moe_spec_.router = c.router;
+  moe_spec_.ffn = c.expert_ffn;
   moe_spec_.model_k = c.n_expert_used;
   n_ctx_ = p.n_ctx > 0 ? p.n_ctx : default_context_length(c);
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
   if (p.n_seq <= 0) throw UsageError("the number of parallel sequences must be positive");
   n_batch_ = std::max(1, std::min(p.n_batch, n_ctx_ * p.n_seq));
-  attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_);
-  cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock));
+  attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_, p.cache_type);
+  cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock),
+                                     p.cache_type);
 
   const size_t B = static_cast<size_t>(n_batch_);
   tokens_.assign(B, 0);
@@ -202,6 +204,8 @@ void Context::forward(std::span<const SeqRun> runs, int n) {
       OpTimer timer(ex_.times, OpTimes::kNorm);
       for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.attn_norm.data, c.rms_eps, E, xn_.data() + t * E);
     }
+    // A router on the layer input (SmallThinker) routes now, so the store can load the experts during attention.
+    if (c.router_before_attention && c.layer_is_moe[static_cast<size_t>(il)]) route_early(il, n);
     attention_->forward(il, xn_.data(), n, runs, *cache_, out_.data());
     {
       OpTimer timer(ex_.times, OpTimes::kNorm);
@@ -221,8 +225,11 @@ void Context::ffn_block(int il, int n) {
   }
 
   if (c.layer_is_moe[static_cast<size_t>(il)]) {
+    // Router-ahead guesses the next layer's experts; a pre-attention router knows them exactly (route_early).
+    const bool ahead = prefetch_ && !c.router_before_attention;
     moe_ffn_forward(ex_, lw.moe, *store_, moe_spec_, routing_, il, xn_.data(), n, static_cast<int>(E), out_.data(),
-                    moe_scratch_, observer_, prefetch_ ? &prefetcher_ : nullptr);  // times its own phases
+                    moe_scratch_, observer_, ahead ? &prefetcher_ : nullptr,
+                    c.router_before_attention);  // times its own phases
     for (int t = 0; t < n; ++t) {
       int used = 0;
       for (int j = 0; j < moe_scratch_.n_used[t]; ++j) used += moe_scratch_.ids[t * moe_scratch_.slot_stride + j] < c.n_expert;
@@ -263,19 +270,39 @@ void Context::prefetch_ahead(int il, int n) {
   const int64_t E = c.n_embd;
   OpTimer timer(ex_.times, OpTimes::kRouter);
   for (int t = 0; t < n; ++t) ex_.k.rms_norm(x_.data() + t * E, lw.ffn_norm.data, c.rms_eps, E, ahead_xn_.data() + t * E);
-  moe_router_logits(ex_, lw.moe.router, ahead_xn_.data(), n, static_cast<int>(E), ahead_);
+  moe_router_logits(ex_, lw.moe.router, ahead_xn_.data(), n, static_cast<int>(E), ahead_, lw.moe.router_bias);
   moe_route(moe_spec_, routing_, next, lw.moe.selection_bias, c.n_expert, n, ahead_);
+  prefetch_routed(next, n, ahead_);
+}
+
+// The union of the experts routed in s, handed to the store as a prefetch hint for layer il.
+void Context::prefetch_routed(int il, int n, const MoeScratch& s) {
+  const int n_expert = config().n_expert;
   ahead_ids_.clear();
   std::fill(ahead_seen_.begin(), ahead_seen_.end(), 0);
   for (int t = 0; t < n; ++t)
-    for (int j = 0; j < ahead_.n_used[t]; ++j) {
-      const int32_t e = ahead_.ids[static_cast<size_t>(t) * ahead_.slot_stride + j];
-      if (e < c.n_expert && !ahead_seen_[static_cast<size_t>(e)]) {
+    for (int j = 0; j < s.n_used[t]; ++j) {
+      const int32_t e = s.ids[static_cast<size_t>(t) * s.slot_stride + j];
+      if (e < n_expert && !ahead_seen_[static_cast<size_t>(e)]) {
         ahead_seen_[static_cast<size_t>(e)] = 1;
         ahead_ids_.push_back(e);
       }
     }
-  store_->prefetch(next, ahead_ids_);
+  store_->prefetch(il, ahead_ids_);
+}
+
+// SmallThinker: layer il's router on the layer input x (not normalised), routed into the MoE scratch that the
+// layer's FFN then uses as is; the chosen experts go to the store before attention runs, so loads overlap it.
+void Context::route_early(int il, int n) {
+  const ModelConfig& c = config();
+  const LayerWeights& lw = model_.layers[static_cast<size_t>(il)];
+  {
+    OpTimer timer(ex_.times, OpTimes::kRouter);
+    moe_router_logits(ex_, lw.moe.router, x_.data(), n, c.n_embd, moe_scratch_, lw.moe.router_bias);
+    timer.next(OpTimes::kRoute);
+    moe_route(moe_spec_, routing_, il, lw.moe.selection_bias, c.n_expert, n, moe_scratch_);
+  }
+  if (prefetch_) prefetch_routed(il, n, moe_scratch_);
 }
 
 // Output head on the given rows of the step.

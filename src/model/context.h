@@ -40,6 +40,8 @@ struct ContextParams {
   // With a store that loads experts (a memory budget): predict the next MoE layer's experts from the current
   // hidden state with that layer's router (router-ahead) and start loading them while this layer computes.
   bool prefetch = true;
+  // What the KV cache stores (--cache-type): F32 (exact), F16 or Q8_0 (half / about a quarter of the memory).
+  DType cache_type = DType::F32;
 };
 
 // One sequence's part of a multi-sequence forward step.
@@ -98,6 +100,8 @@ class Context {
   void ffn_block(int il, int n);
   void output_rows(const int32_t* rows, int n_rows, float* logits);
   void prefetch_ahead(int il, int n);
+  void prefetch_routed(int il, int n, const MoeScratch& s);
+  void route_early(int il, int n);
 
   // The MoE layer's hook: once layer il's experts are pinned, prefetch the next MoE layer's.
   struct Prefetcher final : MoeLayerHooks {

@@ -8,7 +8,12 @@
 
 namespace moe {
 
-size_t KvCache::bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, int n_ctx, int pad_to) {
+size_t KvCache::bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, int n_ctx, int pad_to, DType type) {
+  if (type != DType::F32) {
+    size_t b = 0;
+    for (const KvLayerShape& s : layers) b += row_bytes(type, s.k_floats) + row_bytes(type, s.v_floats);
+    return b * static_cast<size_t>(n_ctx) * static_cast<size_t>(n_seq);
+  }
   const size_t padded = static_cast<size_t>((static_cast<int64_t>(n_ctx) + pad_to - 1) / pad_to * pad_to);
   size_t floats = 0;
   for (const KvLayerShape& s : layers)
@@ -16,19 +21,32 @@ size_t KvCache::bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, in
   return floats * sizeof(float) * static_cast<size_t>(n_seq);
 }
 
-KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad_to)
-    : n_past_(static_cast<size_t>(n_seq), 0), n_seq_(n_seq), n_ctx_(n_ctx) {
+KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad_to, DType type)
+    : type_(type), n_past_(static_cast<size_t>(n_seq), 0), n_seq_(n_seq), n_ctx_(n_ctx) {
   if (n_seq <= 0 || n_ctx <= 0 || pad_to <= 0) throw UsageError("KV cache: sizes must be positive");
+  if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0)
+    throw UsageError(std::string("KV cache type ") + dtype_name(type) + " is not supported (f32, f16, q8_0)");
+  for (const KvLayerShape& s : layers)
+    if (s.k_floats % dtype_info(type).block_size != 0 || s.v_floats % dtype_info(type).block_size != 0)
+      throw UsageError(std::string("KV cache type ") + dtype_name(type) + " needs rows that are a multiple of " +
+                       std::to_string(dtype_info(type).block_size) + " (this model's are " +
+                       std::to_string(s.k_floats) + " and " + std::to_string(s.v_floats) + ")");
   ctx_padded_ = (static_cast<int64_t>(n_ctx) + pad_to - 1) / pad_to * pad_to;
   try {
     layers_.resize(layers.size());
     for (size_t il = 0; il < layers.size(); ++il) {
       layers_[il].shape = layers[il];
-      layers_[il].k.assign(static_cast<size_t>(n_seq) * k_stride(static_cast<int>(il)), 0.f);
-      layers_[il].v.assign(static_cast<size_t>(n_seq) * v_stride(static_cast<int>(il)), 0.f);
+      const int l = static_cast<int>(il);
+      if (type == DType::F32) {
+        layers_[il].k.assign(static_cast<size_t>(n_seq) * k_stride(l), 0.f);
+        layers_[il].v.assign(static_cast<size_t>(n_seq) * v_stride(l), 0.f);
+      } else {
+        layers_[il].kq.assign(static_cast<size_t>(n_seq) * kq_stride(l), 0);
+        layers_[il].vq.assign(static_cast<size_t>(n_seq) * vq_stride(l), 0);
+      }
     }
   } catch (const std::bad_alloc&) {
-    const double gib = static_cast<double>(bytes_for(layers, n_seq, n_ctx, pad_to)) / (1024.0 * 1024.0 * 1024.0);
+    const double gib = static_cast<double>(bytes_for(layers, n_seq, n_ctx, pad_to, type)) / (1024.0 * 1024.0 * 1024.0);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.2f GiB", gib);
     throw UsageError("not enough memory for the KV cache: " + std::to_string(n_ctx) + " positions x " +
@@ -38,7 +56,7 @@ KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad
 
 size_t KvCache::bytes() const {
   size_t b = 0;
-  for (const Layer& l : layers_) b += (l.k.size() + l.v.size()) * sizeof(float);
+  for (const Layer& l : layers_) b += (l.k.size() + l.v.size()) * sizeof(float) + l.kq.size() + l.vq.size();
   return b;
 }
 

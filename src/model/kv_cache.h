@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace moe {
 
 // Floats one position takes in one layer, split into the key part and the value part.
@@ -16,11 +18,15 @@ struct KvLayerShape {
 
 class KvCache {
  public:
-  // n_ctx positions per sequence (the key part is padded to whole blocks of pad_to positions).
-  KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad_to);
+  // n_ctx positions per sequence (the key part is padded to whole blocks of pad_to positions). type F32: float
+  // parts as the attention kind lays them out (k(), v()); F16 or Q8_0 (--cache-type): each position's key part and
+  // value part stored as one row of that type (k_rows(), v_rows()), which the attention kind converts.
+  KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad_to, DType type = DType::F32);
 
   // Bytes the cache would take, to check before allocating (and to report).
-  static size_t bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, int n_ctx, int pad_to);
+  static size_t bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, int n_ctx, int pad_to,
+                          DType type = DType::F32);
+  DType type() const { return type_; }
 
   int n_seq() const { return n_seq_; }
   int n_ctx() const { return n_ctx_; }
@@ -35,14 +41,23 @@ class KvCache {
   float* k(int layer, int seq) { return layers_[static_cast<size_t>(layer)].k.data() + seq * k_stride(layer); }
   float* v(int layer, int seq) { return layers_[static_cast<size_t>(layer)].v.data() + seq * v_stride(layer); }
   const KvLayerShape& shape(int layer) const { return layers_[static_cast<size_t>(layer)].shape; }
+  // Quantized types: position p's key row at k_rows(layer, seq) + p * k_row_bytes(layer), value row likewise.
+  uint8_t* k_rows(int layer, int seq) { return layers_[static_cast<size_t>(layer)].kq.data() + seq * kq_stride(layer); }
+  uint8_t* v_rows(int layer, int seq) { return layers_[static_cast<size_t>(layer)].vq.data() + seq * vq_stride(layer); }
+  size_t k_row_bytes(int layer) const { return row_bytes(type_, shape(layer).k_floats); }
+  size_t v_row_bytes(int layer) const { return row_bytes(type_, shape(layer).v_floats); }
 
  private:
+  size_t kq_stride(int layer) const { return static_cast<size_t>(n_ctx_) * k_row_bytes(layer); }
+  size_t vq_stride(int layer) const { return static_cast<size_t>(n_ctx_) * v_row_bytes(layer); }
   size_t k_stride(int layer) const { return static_cast<size_t>(ctx_padded_ * shape(layer).k_floats); }
   size_t v_stride(int layer) const { return static_cast<size_t>(n_ctx_) * static_cast<size_t>(shape(layer).v_floats); }
   struct Layer {
     KvLayerShape shape;
     std::vector<float> k, v;
+    std::vector<uint8_t> kq, vq;  // quantized types only
   };
+  DType type_ = DType::F32;
   std::vector<Layer> layers_;
   std::vector<int> n_past_;
   int n_seq_ = 0, n_ctx_ = 0;

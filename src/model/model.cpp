@@ -10,8 +10,11 @@ extern const Architecture kArchQwen3Moe;
 extern const Architecture kArchQwen2Moe;
 extern const Architecture kArchOlmoe;
 extern const Architecture kArchLlama;
+extern const Architecture kArchGptOss;
+extern const Architecture kArchSmallThinker;
 
-static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe, &kArchLlama};
+static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe, &kArchLlama,
+                                                   &kArchGptOss, &kArchSmallThinker};
 
 const Architecture* find_architecture(const std::string& name) {
   for (const Architecture* a : kArchitectures)

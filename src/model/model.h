@@ -19,6 +19,7 @@ struct LayerWeights {
   Vec bq, bk, bv;             // optional biases (Qwen2-MoE)
   Mat wo;                     // [n_embd rows, n_head*head_dim cols]
   Vec bo;                     // optional
+  Vec attn_sinks;             // optional [n_head]: per-head sink logit (gpt-oss)
   Vec q_norm, k_norm;         // [head_dim] (per head) or [n_head*head_dim] (over all heads)
   Vec ffn_norm;               // [n_embd]
   Mat ffn_gate, ffn_up, ffn_down;  // dense FFN (dense layers only)

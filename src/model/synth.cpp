@@ -104,7 +104,7 @@ struct TensorPlan {
   std::string name;
   std::vector<int64_t> ne;
   DType type;
-  enum Kind { Normal, Norm } kind;
+  enum Kind { Normal, Norm, Sink } kind;
 };
 
 }  // namespace
@@ -112,8 +112,12 @@ struct TensorPlan {
 void write_synth_model(const SynthSpec& sp, const std::string& path, const std::function<void(uint64_t, uint64_t)>& progress,
                        int n_threads) {
   const std::string a = sp.arch;
-  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe";
-  if (!moe_arch && a != "llama") throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe or llama");
+  const bool oss = a == "gpt-oss", st = a == "smallthinker";
+  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe" || oss || st;
+  if (!moe_arch && a != "llama")
+    throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe, llama, gpt-oss or smallthinker");
+  if (oss && (sp.window <= 0 || sp.window > sp.ctx)) throw UsageError("gpt-oss needs --window in [1, --ctx]");
+  if (sp.window < 0 || sp.swa_period < 0) throw UsageError("--window and --swa-period must not be negative");
   if (sp.layers <= 0 || sp.hidden <= 0 || sp.heads <= 0 || sp.kv_heads <= 0 || sp.heads % sp.kv_heads)
     throw UsageError("layers, hidden and heads must be positive, heads a multiple of kv-heads");
   if (moe_arch && sp.experts <= 0) throw UsageError(a + " needs --experts > 0");
@@ -138,12 +142,18 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   w.set(a + ".rope.dimension_count", GgufValue::make_u32(static_cast<uint32_t>(hd)));
   w.set(a + ".rope.freq_base", GgufValue::make_f32(sp.rope_theta));
   w.set(a + ".attention.layer_norm_rms_epsilon", GgufValue::make_f32(1e-6f));
-  w.set(a + ".feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(a == "olmoe" || (a == "llama" && sp.experts > 0) ? sp.expert_ffn : ffn)));
+  w.set(a + ".feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(a == "olmoe" || oss || st || (a == "llama" && sp.experts > 0) ? sp.expert_ffn : ffn)));
   if (sp.experts > 0) {
     w.set(a + ".expert_count", GgufValue::make_u32(static_cast<uint32_t>(sp.experts)));
     w.set(a + ".expert_used_count", GgufValue::make_u32(static_cast<uint32_t>(sp.top_k)));
     w.set(a + ".expert_feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(sp.expert_ffn)));
     if (a == "qwen2moe") w.set(a + ".expert_shared_feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(shared)));
+    if (st) w.set(a + ".expert_gating_func", GgufValue::make_u32(2));
+  }
+  if ((oss || st) && sp.window > 0) {
+    w.set(a + ".attention.sliding_window", GgufValue::make_u32(static_cast<uint32_t>(sp.window)));
+    if (sp.swa_period > 0)
+      w.set(a + ".attention.sliding_window_pattern", GgufValue::make_u32(static_cast<uint32_t>(sp.swa_period)));
   }
 
   int vocab = sp.vocab;
@@ -162,6 +172,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   std::vector<TensorPlan> plan;
   auto mat = [&](const std::string& n, int64_t cols, int64_t rows, DType t) { plan.push_back({n, {cols, rows}, t, TensorPlan::Normal}); };
   auto norm = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Norm}); };
+  auto bias = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Normal}); };
   mat("token_embd.weight", sp.hidden, vocab, sp.embd_type);
   for (int il = 0; il < sp.layers; ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
@@ -180,13 +191,27 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       norm(b + "attn_q.bias", q_dim);
       norm(b + "attn_k.bias", kv_dim);
       norm(b + "attn_v.bias", kv_dim);
+    } else if (oss) {
+      bias(b + "attn_q.bias", q_dim);
+      bias(b + "attn_k.bias", kv_dim);
+      bias(b + "attn_v.bias", kv_dim);
     }
-    norm(b + "ffn_norm.weight", sp.hidden);
+    if (oss) {
+      bias(b + "attn_output.bias", sp.hidden);
+      plan.push_back({b + "attn_sinks.weight", {sp.heads}, DType::F32, TensorPlan::Sink});
+      norm(b + "post_attention_norm.weight", sp.hidden);
+    } else {
+      norm(b + "ffn_norm.weight", sp.hidden);
+    }
     if (sp.experts > 0) {
       mat(b + "ffn_gate_inp.weight", sp.hidden, sp.experts, DType::F32);
+      if (oss) bias(b + "ffn_gate_inp.bias", sp.experts);
       plan.push_back({b + "ffn_gate_exps.weight", {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
+      if (oss) plan.push_back({b + "ffn_gate_exps.bias", {sp.expert_ffn, sp.experts}, DType::F32, TensorPlan::Normal});
       plan.push_back({b + "ffn_up_exps.weight", {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
+      if (oss) plan.push_back({b + "ffn_up_exps.bias", {sp.expert_ffn, sp.experts}, DType::F32, TensorPlan::Normal});
       plan.push_back({b + "ffn_down_exps.weight", {sp.expert_ffn, sp.hidden, sp.experts}, sp.type, TensorPlan::Normal});
+      if (oss) plan.push_back({b + "ffn_down_exps.bias", {sp.hidden, sp.experts}, DType::F32, TensorPlan::Normal});
       if (a == "qwen2moe") {
         mat(b + "ffn_gate_inp_shexp.weight", sp.hidden, 1, DType::F32);
         mat(b + "ffn_gate_shexp.weight", sp.hidden, shared, sp.type);
@@ -247,7 +272,8 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
         std::vector<float> row(static_cast<size_t>(cols));
         for (int64_t r = r0; r < r1; ++r) {
           synth_normal_row(sp.seed, ti, static_cast<uint64_t>(r), row.data(), cols);
-          for (float& x : row) x = t.kind == TensorPlan::Norm ? 1.0f + sp.norm_noise * x : stdev * x;
+          for (float& x : row)
+            x = t.kind == TensorPlan::Norm ? 1.0f + sp.norm_noise * x : (t.kind == TensorPlan::Sink ? sp.sink_std : stdev) * x;
           if (t.name == "token_embd.weight" && !sp.routing_target.empty()) add_routing_direction(sp, r, row.data(), cols);
           store_row(row.data(), r);
         }

@@ -12,7 +12,7 @@
 namespace moe {
 
 struct SynthSpec {
-  std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | olmoe | llama
+  std::string arch = "qwen3moe";  // qwen3moe | qwen2moe | olmoe | llama | gpt-oss | smallthinker
   int layers = 2;
   int hidden = 128;
   int heads = 4;
@@ -38,6 +38,11 @@ struct SynthSpec {
   // embedding then carries a common direction, and calibrate_synth_routing() sets the routers' response to it.
   std::vector<std::vector<double>> routing_target;
   float routing_share = 1.0f;     // norm of the common direction relative to a token embedding's own part
+  // gpt-oss: sliding window size and the period of windowed layers (0: the loader's default, 2).
+  // smallthinker: window > 0 writes the sliding_window switch, which makes every 4th layer (0, 4, ...) NoPE.
+  int window = 0;
+  int swa_period = 0;
+  float sink_std = 1.0f;          // gpt-oss attention sinks
 };
 
 // Standard normal values from a stream seeded by (seed, tensor, row): rows can be generated in any order.

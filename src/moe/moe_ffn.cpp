@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <span>
 
@@ -52,17 +53,40 @@ void MoeScratch::reserve(const MoeWeights& w, const RouterSpec& spec, int n_embd
   pending.assign(static_cast<size_t>(w.gate.n_expert), 0);
 }
 
-void moe_router_logits(const Exec& ex, const Mat& router_w, const float* xn, int n_tokens, int n_embd, MoeScratch& s) {
+void moe_router_logits(const Exec& ex, const Mat& router_w, const float* xn, int n_tokens, int n_embd, MoeScratch& s,
+                       const Vec& bias) {
   const WeightRef router = weight_ref(ex, router_w);
   const ActFormat f = act_format(router);
   const int n_total = static_cast<int>(router_w.rows);
   if (acts_are_floats(f)) {
     matmul(ex, router, reinterpret_cast<const uint8_t*>(xn), sizeof(float) * n_embd, n_tokens, s.logits.data(), n_total);
-    return;
+  } else {
+    const size_t rb = act_bytes(f, n_embd);
+    convert_acts(ex, f, xn, n_embd, n_tokens, n_embd, s.xq.data(), rb);
+    matmul(ex, router, s.xq.data(), rb, n_tokens, s.logits.data(), n_total);
   }
-  const size_t rb = act_bytes(f, n_embd);
-  convert_acts(ex, f, xn, n_embd, n_tokens, n_embd, s.xq.data(), rb);
-  matmul(ex, router, s.xq.data(), rb, n_tokens, s.logits.data(), n_total);
+  if (bias.present())
+    for (int t = 0; t < n_tokens; ++t)
+      for (int i = 0; i < n_total && i < bias.n; ++i) s.logits[static_cast<size_t>(t) * n_total + i] += bias.data[i];
+}
+
+void expert_activation(const KernelSet& k, const ExpertFfnSpec& spec, float* g, const float* u, int64_t n) {
+  switch (spec.act) {
+    case ExpertActivation::SwiGLU:
+      k.swiglu(g, u, n, g);
+      return;
+    case ExpertActivation::ReGLU:
+      for (int64_t i = 0; i < n; ++i) g[i] = g[i] > 0.0f ? g[i] * u[i] : 0.0f;
+      return;
+    case ExpertActivation::SwiGLUClamped:
+      // Written as ggml's swiglu_oai computes it (x / (1 + exp(-alpha x)), then times (y + 1)) for parity.
+      for (int64_t i = 0; i < n; ++i) {
+        const float x = std::min(g[i], spec.limit);
+        const float y = std::clamp(u[i], -spec.limit, spec.limit);
+        g[i] = x / (1.0f + std::exp(spec.alpha * (-x))) * (y + 1.0f);
+      }
+      return;
+  }
 }
 
 void moe_route(const MoeLayerSpec& spec, const RoutingControl& ctl, int layer, const Vec& selection_bias, int n_expert,
@@ -119,10 +143,21 @@ ExpertInputs prepare_inputs(const Exec& ex, const ExpertWeights& first, const fl
   return in;
 }
 
+// Expert biases for columns [r0, r1) of n rows of width ld: a[t][r] += ba[e][r], b[t][r] += bb[e][r] (either
+// bias may be null).
+void add_expert_bias(const float* ba, const float* bb, int e, int64_t ld, int64_t r0, int64_t r1, int n, float* a,
+                     float* b) {
+  for (int t = 0; t < n; ++t)
+    for (int64_t r = r0; r < r1; ++r) {
+      if (ba) a[t * ld + r] += ba[e * ld + r];
+      if (bb) b[t * ld + r] += bb[e * ld + r];
+    }
+}
+
 // Expert GEMMs, gate and up: tiles over (expert, row block) of the chunk; each tile applies the activation to its
 // columns, and the last tile of an expert converts the expert's hidden rows for the down projection.
 void expert_gate_up(const Exec& ex, std::span<const int32_t> chunk, const ExpertWeights* w, const ExpertInputs& in,
-                    int64_t n_ff, MoeScratch& s) {
+                    int64_t n_ff, const MoeWeights& mw, const ExpertFfnSpec& act, MoeScratch& s) {
   const DispatchPlan& plan = s.plan;
   // Row blocks sized for ~8 tiles per thread over all experts of the chunk (not per expert: with one token, 8
   // experts x 16 small tiles each would pay the per-tile start-up 128 times per layer).
@@ -140,7 +175,8 @@ void expert_gate_up(const Exec& ex, std::span<const int32_t> chunk, const Expert
     float* u = s.up_out.data() + static_cast<size_t>(row0) * n_ff;
     matmul_rows(ex.k, w[i].gate, r0, r1, in.x_gate + xrow * in.xb, in.xb, n, g, n_ff);
     matmul_rows(ex.k, w[i].up, r0, r1, in.x_up + xrow * in.ub, in.ub, n, u, n_ff);
-    for (int t = 0; t < n; ++t) ex.k.swiglu(g + t * n_ff + r0, u + t * n_ff + r0, r1 - r0, g + t * n_ff + r0);
+    if (mw.gate_bias || mw.up_bias) add_expert_bias(mw.gate_bias, mw.up_bias, e, n_ff, r0, r1, n, g, u);
+    for (int t = 0; t < n; ++t) expert_activation(ex.k, act, g + t * n_ff + r0, u + t * n_ff + r0, r1 - r0);
     if (std::atomic_ref<int32_t>(s.pending[i]).fetch_sub(1, std::memory_order_acq_rel) == 1) {
       uint8_t* h = s.hq.data() + static_cast<size_t>(row0) * in.hb;
       if (in.df.packed) ex.k.quantize_rows_packed(in.df.wt, g, n_ff, n, n_ff, h, in.hb);
@@ -152,12 +188,15 @@ void expert_gate_up(const Exec& ex, std::span<const int32_t> chunk, const Expert
 // Expert GEMMs, down: rows [r0, r1) of every expert of the chunk into its grouped output rows (each expert's
 // weights are read once).
 void expert_down_rows(const KernelSet& k, std::span<const int32_t> chunk, const ExpertWeights* w, const ExpertInputs& in,
-                      int64_t n_embd, int64_t r0, int64_t r1, MoeScratch& s) {
+                      int64_t n_embd, int64_t r0, int64_t r1, const float* down_bias, MoeScratch& s) {
   for (size_t i = 0; i < chunk.size(); ++i) {
     const int e = chunk[i];
     const int row0 = s.plan.offset[e];
-    matmul_rows(k, w[i].down, r0, r1, s.hq.data() + static_cast<size_t>(row0) * in.hb, in.hb, s.plan.count[e],
-                s.down_out.data() + static_cast<size_t>(row0) * n_embd, n_embd);
+    float* y = s.down_out.data() + static_cast<size_t>(row0) * n_embd;
+    matmul_rows(k, w[i].down, r0, r1, s.hq.data() + static_cast<size_t>(row0) * in.hb, in.hb, s.plan.count[e], y,
+                n_embd);
+    // The bias belongs to the expert's output, so it is weighted with it in the combine (as llama.cpp).
+    if (down_bias) add_expert_bias(down_bias, nullptr, e, n_embd, r0, r1, s.plan.count[e], y, nullptr);
   }
 }
 
@@ -165,7 +204,7 @@ void expert_down_rows(const KernelSet& k, std::span<const int32_t> chunk, const 
 
 void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, const MoeLayerSpec& spec,
                      const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
-                     MoeScratch& s, RoutingObserver* observer, MoeLayerHooks* hooks) {
+                     MoeScratch& s, RoutingObserver* observer, MoeLayerHooks* hooks, bool pre_routed) {
   if (n_tokens > s.max_tokens) throw Error("moe_ffn_forward: batch larger than reserved");
   const int n_expert = static_cast<int>(w.gate.n_expert);
   const int64_t n_ff = w.gate.rows;
@@ -173,9 +212,11 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
 
   // 1-2. Router logits, route every token.
   OpTimer timer(ex.times, OpTimes::kRouter);
-  moe_router_logits(ex, w.router, xn, n_tokens, n_embd, s);
-  timer.next(OpTimes::kRoute);
-  moe_route(spec, ctl, layer, w.selection_bias, n_expert, n_tokens, s);
+  if (!pre_routed) {
+    moe_router_logits(ex, w.router, xn, n_tokens, n_embd, s, w.router_bias);
+    timer.next(OpTimes::kRoute);
+    moe_route(spec, ctl, layer, w.selection_bias, n_expert, n_tokens, s);
+  }
   const RoutingEvent ev{layer, n_tokens, n_expert, s.n_total, s.logits.data(), s.probs.data(), s.ids.data(),
                         s.weights.data(), s.n_used.data(), K, xn, n_embd};
   if (observer) observer->on_route(ev);
@@ -212,12 +253,12 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
       throw Error("expert store: experts of one layer in different layouts");
     }
     timer.next(OpTimes::kGateUp);
-    expert_gate_up(ex, chunk, s.expert_w.data(), in, n_ff, s);
+    expert_gate_up(ex, chunk, s.expert_w.data(), in, n_ff, w, spec.ffn, s);
     timer.next(OpTimes::kDown);
     // 6. With every expert in one chunk, each down tile combines its own columns while they are hot in cache.
     ex.pool.parallel_for(n_dn_tiles, [&](int64_t tile, int) {
       const int64_t r0 = tile * blk_dn, r1 = std::min<int64_t>(n_embd, r0 + blk_dn);
-      expert_down_rows(ex.k, chunk, s.expert_w.data(), in, n_embd, r0, r1, s);
+      expert_down_rows(ex.k, chunk, s.expert_w.data(), in, n_embd, r0, r1, w.down_bias, s);
       if (whole) combine(tile);
     });
     store.release(layer);

@@ -20,9 +20,14 @@ namespace moe {
 // The weights of a MoE layer: router (resident) and the expert tensors as bound from the file (what a store serves).
 struct MoeWeights {
   Mat router;            // [n_expert (+ n_null) rows, n_embd cols]
+  Vec router_bias;       // optional [n_expert]: added to the router logits (gpt-oss)
   Vec selection_bias;    // optional [n_expert]: added to scores for selection only
   ExpertMats gate, up;   // [n_expert][n_ff rows, n_embd cols]
   ExpertMats down;       // [n_expert][n_embd rows, n_ff cols]
+  // Optional expert biases (gpt-oss), F32 and resident (small): gate/up [n_expert][n_ff], down [n_expert][n_embd].
+  const float* gate_bias = nullptr;
+  const float* up_bias = nullptr;
+  const float* down_bias = nullptr;
   LayerExperts experts() const { return {gate, up, down}; }
 };
 
@@ -83,18 +88,24 @@ struct MoeScratch {
   void reserve(const MoeWeights& w, const RouterSpec& spec, int n_embd, int max_tokens, int max_k);
 };
 
-// Step 1: router logits for all tokens, [n_tokens][router rows] into s.logits.
-void moe_router_logits(const Exec& ex, const Mat& router, const float* xn, int n_tokens, int n_embd, MoeScratch& s);
+// Step 1: router logits for all tokens, [n_tokens][router rows] into s.logits (+ bias when present).
+void moe_router_logits(const Exec& ex, const Mat& router, const float* xn, int n_tokens, int n_embd, MoeScratch& s,
+                       const Vec& bias = Vec{});
 
 // Step 2: routes every token of the batch from s.logits into s.ids / s.weights / s.n_used (and s.probs).
 void moe_route(const MoeLayerSpec& spec, const RoutingControl& ctl, int layer, const Vec& selection_bias, int n_expert,
                int n_tokens, MoeScratch& s);
 
 // y[t] = sum over the token's selected experts of weight * expert(xn[t]) (null experts add nothing).
-// xn, y: [n_tokens][n_embd]. y is overwritten.
+// xn, y: [n_tokens][n_embd]. y is overwritten. pre_routed: steps 1-2 already ran into s (a router that reads the
+// layer input before attention, SmallThinker); the observer is still told.
 void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, const MoeLayerSpec& spec,
                      const RoutingControl& ctl, int layer, const float* xn, int n_tokens, int n_embd, float* y,
-                     MoeScratch& s, RoutingObserver* observer, MoeLayerHooks* hooks = nullptr);
+                     MoeScratch& s, RoutingObserver* observer, MoeLayerHooks* hooks = nullptr,
+                     bool pre_routed = false);
+
+// The expert activation in place: g[i] = act(g[i], u[i]) for i < n, per spec (SwiGLU through the kernel table).
+void expert_activation(const KernelSet& k, const ExpertFfnSpec& spec, float* g, const float* u, int64_t n);
 
 // Dense SwiGLU FFN: y = down(silu(gate x) * up x), for shared experts and dense layers.
 // scratch must hold what ffn_scratch_bytes() says.

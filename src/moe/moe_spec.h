@@ -5,7 +5,9 @@
 
 namespace moe {
 
-enum class Gating { Softmax, Sigmoid };  // router scores from logits
+// Router scores from logits. SoftmaxTopK (gpt-oss, llama.cpp's SOFTMAX_WEIGHT): select by raw logit, then the
+// weights are a softmax over the k selected logits only.
+enum class Gating { Softmax, Sigmoid, SoftmaxTopK };
 
 // Softmax/sigmoid, renormalise the k weights or not, scale them, optional group-limited top-k, null experts.
 struct RouterSpec {
@@ -20,11 +22,15 @@ struct RouterSpec {
 
 // The function an expert FFN computes from its gate and up projections: act(gate·x) * (up·x) -> down.
 enum class ExpertActivation {
-  SwiGLU,  // silu(g) * u
+  SwiGLU,         // silu(g) * u
+  ReGLU,          // relu(g) * u (SmallThinker)
+  SwiGLUClamped,  // gpt-oss: x = min(g, limit), y = clamp(u, -limit, limit), x * sigmoid(alpha * x) * (y + 1)
 };
 
 struct ExpertFfnSpec {
   ExpertActivation act = ExpertActivation::SwiGLU;
+  float alpha = 1.702f;  // SwiGLUClamped only (gpt-oss's constants; not stored in its GGUF files)
+  float limit = 7.0f;
 };
 
 }  // namespace moe

@@ -42,7 +42,7 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
   const int n_total = n_expert + spec.n_null;
   const int k = std::min(n_total, ctl.top_k > 0 ? ctl.top_k : model_k);
 
-  if (spec.gating == Gating::Softmax) {
+  if (spec.gating == Gating::Softmax || spec.gating == Gating::SoftmaxTopK) {
     float mx = -INFINITY;
     for (int i = 0; i < n_total; ++i) mx = std::max(mx, logits[i]);
     double sum = 0.0;
@@ -55,10 +55,13 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
   } else {
     for (int i = 0; i < n_total; ++i) probs[i] = 1.0f / (1.0f + std::exp(-logits[i]));
   }
+  // SoftmaxTopK selects by raw logit (the order of the probabilities, without their rounding) and weighs by a
+  // softmax over the selected logits; probs still holds the softmax over all experts, for observers and top-p.
+  const float* score = spec.gating == Gating::SoftmaxTopK ? logits : probs;
 
   // Selection scores: probabilities (+ bias), with banned experts removed.
   float* sel = scratch;
-  for (int i = 0; i < n_total; ++i) sel[i] = probs[i] + (selection_bias && i < n_expert ? selection_bias[i] : 0.0f);
+  for (int i = 0; i < n_total; ++i) sel[i] = score[i] + (selection_bias && i < n_expert ? selection_bias[i] : 0.0f);
   const uint8_t* banned = (!ctl.banned.empty() && layer < static_cast<int>(ctl.banned.size()) && !ctl.banned[layer].empty())
                               ? ctl.banned[layer].data() : nullptr;
   const uint8_t* forced = (!ctl.forced.empty() && layer < static_cast<int>(ctl.forced.size()) && !ctl.forced[layer].empty())
@@ -127,7 +130,22 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
     }
   }
 
+  // SoftmaxTopK: the weights are a softmax over the selected logits (sum in double, as ggml's soft_max).
+  auto softmax_selected = [&] {
+    if (spec.gating != Gating::SoftmaxTopK || n == 0) return;
+    for (int j = 0; j < n; ++j) weights[j] = logits[ids[j]];
+    float mx = -INFINITY;
+    for (int j = 0; j < n; ++j) mx = std::max(mx, weights[j]);
+    double sum = 0.0;
+    for (int j = 0; j < n; ++j) {
+      weights[j] = std::exp(weights[j] - mx);
+      sum += weights[j];
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int j = 0; j < n; ++j) weights[j] *= inv;
+  };
   for (int j = 0; j < n; ++j) weights[j] = probs[ids[j]];
+  softmax_selected();
   auto normalise = [&] {
     if (!spec.norm_topk) return;
     float sum = 0.0f;
@@ -151,6 +169,7 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
     }
     weights[0] = probs[ids[0]];
     n = m;
+    softmax_selected();
     normalise();
   }
 

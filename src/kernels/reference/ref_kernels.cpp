@@ -1,5 +1,6 @@
 // Scalar reference kernels: the oracle for the SIMD ones. They follow llama.cpp's CPU arithmetic where it
 // matters for parity (activations converted to the weight's dot format, softmax sums in double).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -128,25 +129,47 @@ void ref_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const f
   }
 }
 
-void ref_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
-                      int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride) {
+void ref_attention_kt_masked(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                             int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out,
+                             int64_t out_stride, int64_t window, float sink) {
   for (int64_t i = 0; i < nq; ++i) {
     const float* qi = q + i * q_stride;
     float* oi = out + i * out_stride;
     const int64_t n_kv = n_kv0 + i + 1;
-    for (int64_t j = 0; j < n_kv; ++j) {
+    const int64_t lo = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;  // first visible position
+    for (int64_t j = lo; j < n_kv; ++j) {
       const float* kb = kt + (j / kKeyBlock) * kKeyBlock * head_dim + j % kKeyBlock;
       float s = 0.0f;
       for (int64_t d = 0; d < head_dim; ++d) s += qi[d] * kb[d * kKeyBlock];
       scratch[j] = s * scale;
     }
-    ref_softmax(scratch, n_kv);
+    if (sink == -INFINITY) {
+      ref_softmax(scratch + lo, n_kv - lo);
+    } else {
+      // The sink joins the max and the denominator, never the weighted sum.
+      float mx = sink;
+      for (int64_t j = lo; j < n_kv; ++j) mx = std::max(mx, scratch[j]);
+      double sum = 0.0;
+      for (int64_t j = lo; j < n_kv; ++j) {
+        scratch[j] = std::exp(scratch[j] - mx);
+        sum += scratch[j];
+      }
+      sum += std::exp(sink - mx);
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = lo; j < n_kv; ++j) scratch[j] *= inv;
+    }
     for (int64_t d = 0; d < head_dim; ++d) oi[d] = 0.0f;
-    for (int64_t j = 0; j < n_kv; ++j) {
+    for (int64_t j = lo; j < n_kv; ++j) {
       const float* vj = v + j * v_stride;
       for (int64_t d = 0; d < head_dim; ++d) oi[d] += scratch[j] * vj[d];
     }
   }
+}
+
+void ref_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
+                      int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride) {
+  ref_attention_kt_masked(q, q_stride, nq, kt, v, v_stride, n_kv0, head_dim, scale, scratch, out, out_stride, 0,
+                          -INFINITY);
 }
 
 }  // namespace
@@ -154,7 +177,8 @@ void ref_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float*
 const KernelSet& reference_kernels() {
   static const KernelSet set = {"ref",        ref_quantize_rows, ref_gemm,         ref_rms_norm,
                                 ref_softmax,  ref_swiglu,        ref_attention,    ref_quantize_rows_packed,
-                                ref_gemm_packed, ref_rope,          ref_attention_kt};
+                                ref_gemm_packed, ref_rope,          ref_attention_kt,
+                                ref_attention_kt_masked};
   return set;
 }
 

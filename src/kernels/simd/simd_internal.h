@@ -22,6 +22,9 @@ void simd_attention(const float* q, const float* k, const float* v, int64_t kv_s
                     float scale, float* scratch, float* out);
 void simd_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
                        int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride);
+void simd_attention_kt_masked(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                              int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch,
+                              float* out, int64_t out_stride, int64_t window, float sink);
 void simd_rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float* cs, bool neox);
 
 }  // namespace moe

@@ -12,7 +12,8 @@ namespace moe {
 const KernelSet& simd_kernels() {
   static const KernelSet set = {"simd",         simd_quantize_rows, simd_gemm,       simd_rms_norm,
                                 simd_softmax,   simd_swiglu,        simd_attention,  simd_quantize_rows_packed,
-                                simd_gemm_packed, simd_rope,        simd_attention_kt};
+                                simd_gemm_packed, simd_rope,        simd_attention_kt,
+                                simd_attention_kt_masked};
   return set;
 }
 

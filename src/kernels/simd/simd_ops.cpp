@@ -84,6 +84,30 @@ MOE_ATTR void Softmax(float* x, int64_t n) {
   for (; i < n; ++i) x[i] *= inv;
 }
 
+// Softmax whose denominator has one more term exp(sink - max) (attention sinks): the max includes the sink.
+MOE_ATTR void SoftmaxSink(float* x, int64_t n, float sink) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  float mx = sink;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  const VF vmx = hn::Set(df, mx);
+  VF vsum = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmx));
+    hn::StoreU(e, df, x + i);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, vsum));
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  sum += std::exp(sink - mx);
+  const float inv = 1.0f / sum;
+  for (i = 0; i < n; ++i) x[i] *= inv;
+}
+
 // silu(g) * u = g / (1 + exp(-g)) * u. exp's argument is capped where float exp is already inf.
 MOE_ATTR void Swiglu(const float* gate, const float* up, int64_t n, float* out) {
   const DF df;
@@ -223,7 +247,7 @@ MOE_ATTR HWY_INLINE void WeightedV(const float* const* p, const float* v, int64_
 
 MOE_ATTR void AttentionKt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
                           int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out,
-                          int64_t out_stride) {
+                          int64_t out_stride, int64_t window, float sink) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   constexpr int64_t B = kKeyBlock;
@@ -248,10 +272,14 @@ MOE_ATTR void AttentionKt(const float* q, int64_t q_stride, int64_t nq, const fl
       }
     }
   }
-  // 2. Softmax per query over its own positions; zeros after them.
+  // 2. Softmax per query over its own positions (within the window); zeros outside them, so that step 3 can
+  // still run every query of a group over the same positions.
   for (int64_t i = 0; i < nq; ++i) {
     const int64_t n_kv = n_kv0 + i + 1;
-    Softmax(row(i), n_kv);
+    const int64_t lo = window > 0 ? std::max<int64_t>(0, n_kv - window) : 0;
+    if (sink == -INFINITY) Softmax(row(i) + lo, n_kv - lo);
+    else SoftmaxSink(row(i) + lo, n_kv - lo, sink);
+    for (int64_t j = 0; j < lo; ++j) row(i)[j] = 0.0f;
     for (int64_t j = n_kv; j < n_max; ++j) row(i)[j] = 0.0f;
   }
   // 3. Weighted sums of V, 4 queries x 4 vectors of dims at a time.
@@ -315,7 +343,15 @@ HWY_EXPORT(AttentionKt);
 
 void simd_attention_kt(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v, int64_t v_stride,
                        int64_t n_kv0, int64_t head_dim, float scale, float* scratch, float* out, int64_t out_stride) {
-  HWY_DYNAMIC_DISPATCH(AttentionKt)(q, q_stride, nq, kt, v, v_stride, n_kv0, head_dim, scale, scratch, out, out_stride);
+  HWY_DYNAMIC_DISPATCH(AttentionKt)(q, q_stride, nq, kt, v, v_stride, n_kv0, head_dim, scale, scratch, out, out_stride,
+                                    0, -INFINITY);
+}
+
+void simd_attention_kt_masked(const float* q, int64_t q_stride, int64_t nq, const float* kt, const float* v,
+                              int64_t v_stride, int64_t n_kv0, int64_t head_dim, float scale, float* scratch,
+                              float* out, int64_t out_stride, int64_t window, float sink) {
+  HWY_DYNAMIC_DISPATCH(AttentionKt)(q, q_stride, nq, kt, v, v_stride, n_kv0, head_dim, scale, scratch, out, out_stride,
+                                    window, sink);
 }
 
 uint64_t simd_stream_sum(const uint64_t* p, size_t n) { return HWY_DYNAMIC_DISPATCH(StreamSum)(p, n); }

@@ -124,6 +124,18 @@ void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
   }
 }
 
+// Rounding of the K weight quantizers, as llama-quantize rounds: add 1.5 * 2^23 so that the integer part lands in
+// the low mantissa bits, and read them. That is round-half-even for |v| < 2^22 and wraps around beyond, and such
+// values do come from finite weights (Q3_K's descent divides by a sum that can be tiny; sub-blocks whose
+// magnitudes span 2^30 give huge levels in Q3_K and Q6_K). Reproducing the wrap keeps the bytes equal to
+// llama-quantize's there too, where saturating would not. Defined for every input, NaN and inf included.
+inline int level_round(float v) {
+  const float shifted = v + 12582912.f;
+  uint32_t bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  return static_cast<int>(bits & 0x007fffffu) - 0x00400000;
+}
+
 // ---- choosing a sub-block's scale (and min) ----
 // A K-format sub-block is stored as scale * level (+ min) with small integer levels. For fixed levels, the best
 // scale and min form a weighted least-squares fit; the levels in turn come from rounding x by the scale. Neither
@@ -143,7 +155,7 @@ struct AsymmetricSearch {
 
 // Levels of x - lo at inverse step iscale: round to nearest, clamp to 0..nmax.
 void round_from_min(const float* x, int n, float lo, float iscale, int nmax, uint8_t* L) {
-  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(std::clamp(nearest_int(iscale * (x[i] - lo)), 0, nmax));
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(std::clamp(level_round(iscale * (x[i] - lo)), 0, nmax));
 }
 
 // Weighted error of reconstructing x as scale * L + min.
@@ -241,7 +253,7 @@ float signed_extreme(const float* x, int n) {
 SymmetricSums round_symmetric(const float* x, int n, int nmax, float iscale, int8_t* L) {
   SymmetricSums s;
   for (int i = 0; i < n; ++i) {
-    const int l = std::clamp(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+    const int l = std::clamp(level_round(iscale * x[i]), -nmax, nmax - 1);
     L[i] = static_cast<int8_t>(l);
     const float w = x[i] * x[i];
     s.xl += w * x[i] * l;
@@ -267,7 +279,7 @@ float fit_symmetric_by_descent(const float* x, int n, int nmax, int8_t* L) {
       float xl = s.xl - w * x[i] * L[i];
       if (!(xl > 0)) continue;  // without element i the fit has no positive scale to aim at
       float l2 = s.l2 - w * L[i] * L[i];
-      const int l = std::clamp(nearest_int(x[i] * l2 / xl), -nmax, nmax - 1);
+      const int l = std::clamp(level_round(x[i] * l2 / xl), -nmax, nmax - 1);
       if (l == L[i]) continue;
       xl += w * x[i] * l;
       l2 += w * l * l;
@@ -330,8 +342,8 @@ void quantize_k4_block(const float* x, Block* y, const AsymmetricSearch& p, uint
   uint8_t ls[8], lm[8];
   for (int j = 0; j < 8; ++j) {
     // ggml stores nearest_int into a uint8_t before clamping; the & 0xFF keeps that wrap-around.
-    ls[j] = static_cast<uint8_t>(std::min(63, nearest_int(inv_scale * scales[j]) & 0xFF));
-    lm[j] = static_cast<uint8_t>(std::min(63, nearest_int(inv_min * mins[j]) & 0xFF));
+    ls[j] = static_cast<uint8_t>(std::min(63, level_round(inv_scale * scales[j]) & 0xFF));
+    lm[j] = static_cast<uint8_t>(std::min(63, level_round(inv_min * mins[j]) & 0xFF));
   }
   pack_k4_scales(ls, lm, y->scales);
   y->d = fp32_to_fp16(max_scale / 63.f);
@@ -343,7 +355,7 @@ void quantize_k4_block(const float* x, Block* y, const AsymmetricSearch& p, uint
     if (d == 0.0f) continue;
     const float dm = fp16_to_fp32(y->dmin) * m;
     for (int ii = 0; ii < 32; ++ii) {
-      const int l = nearest_int((x[32 * j + ii] + dm) / d);
+      const int l = level_round((x[32 * j + ii] + dm) / d);
       L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(p.nmax, l)));
     }
   }
@@ -457,7 +469,7 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
     BlockQ2_K& b = y[i];
     if (max_scale > 0) {
       const float iscale = q4scale / max_scale;
-      for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(level_round(iscale * scales[j]));
       b.d = fp32_to_fp16(max_scale / q4scale);
     } else {
       for (int j = 0; j < 16; ++j) b.scales[j] = 0;
@@ -465,7 +477,7 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
     }
     if (max_min > 0) {
       const float iscale = q4scale / max_min;
-      for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
+      for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(level_round(iscale * mins[j]) << 4);
       b.dmin = fp32_to_fp16(max_min / q4scale);
     } else {
       b.dmin = fp32_to_fp16(0.f);
@@ -475,7 +487,7 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
       if (d == 0.0f) continue;
       const float dm = fp16_to_fp32(b.dmin) * (b.scales[j] >> 4);
       for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int((x[16 * j + ii] + dm) / d);
+        const int l = level_round((x[16 * j + ii] + dm) / d);
         L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
       }
     }
@@ -500,7 +512,7 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
     if (max_scale != 0.0f) {
       const float iscale = -32.f / max_scale;
       for (int j = 0; j < 16; ++j) {
-        const int l = std::max(-32, std::min(31, nearest_int(iscale * scales[j]))) + 32;
+        const int l = std::max(-32, std::min(31, level_round(iscale * scales[j]))) + 32;
         if (j < 8) b.scales[j] = static_cast<uint8_t>(l & 0xF);
         else b.scales[j - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
         b.scales[j % 4 + 8] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
@@ -515,7 +527,7 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
       const float d = fp16_to_fp32(b.d) * sc;
       if (d == 0.0f) continue;
       for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int(x[16 * j + ii] / d);
+        const int l = level_round(x[16 * j + ii] / d);
         L[16 * j + ii] = static_cast<int8_t>(std::max(-4, std::min(3, l)) + 4);
       }
     }
@@ -572,12 +584,12 @@ void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
     }
     const float iscale = -128.f / max_scale;
     b.d = fp32_to_fp16(1 / iscale);
-    for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+    for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, level_round(iscale * scales[ib])));
     for (int j = 0; j < 16; ++j) {
       const float d = fp16_to_fp32(b.d) * b.scales[j];
       if (d == 0.0f) continue;
       for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int(x[16 * j + ii] / d);
+        const int l = level_round(x[16 * j + ii] / d);
         L[16 * j + ii] = static_cast<int8_t>(std::max(-32, std::min(31, l)) + 32);
       }
     }

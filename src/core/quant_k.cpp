@@ -477,7 +477,8 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
     }
     if (max_min > 0) {
       const float iscale = q4scale / max_min;
-      for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(level_round(iscale * mins[j]) << 4);
+      for (int j = 0; j < 16; ++j)  // shifted unsigned: a negative (wrapped) level must not shift as int
+        b.scales[j] |= static_cast<uint8_t>(static_cast<unsigned>(level_round(iscale * mins[j])) << 4);
       b.dmin = fp32_to_fp16(max_min / q4scale);
     } else {
       b.dmin = fp32_to_fp16(0.f);

@@ -101,6 +101,9 @@ void BM_ExpertGateQ4_KPacked(benchmark::State& st) { expert_products(st, DType::
 void BM_ExpertGateQ4_KPacked2T(benchmark::State& st) { expert_products(st, DType::Q4_K, kFf, kEmbd, true, simd_kernels(), 2); }
 void BM_ExpertGateQ6_KPacked(benchmark::State& st) { expert_products(st, DType::Q6_K, kFf, kEmbd, true, simd_kernels(), 1); }
 void BM_ExpertGateQ4_0Packed(benchmark::State& st) { expert_products(st, DType::Q4_0, kFf, kEmbd, true, simd_kernels(), 1); }
+void BM_ExpertGateMXFP4Packed(benchmark::State& st) { expert_products(st, DType::MXFP4, kFf, kEmbd, true, simd_kernels(), 1); }
+void BM_ExpertGateMXFP4Packed2T(benchmark::State& st) { expert_products(st, DType::MXFP4, kFf, kEmbd, true, simd_kernels(), 2); }
+void BM_ExpertGateMXFP4Ref(benchmark::State& st) { expert_products(st, DType::MXFP4, kFf, kEmbd, false, reference_kernels(), 1); }
 void BM_ExpertGateQ8_0Unpacked(benchmark::State& st) { expert_products(st, DType::Q8_0, kFf, kEmbd, false, simd_kernels(), 1); }
 void BM_ExpertGateQ8_0Ref(benchmark::State& st) { expert_products(st, DType::Q8_0, kFf, kEmbd, false, reference_kernels(), 1); }
 void BM_ExpertGateF16(benchmark::State& st) { expert_products(st, DType::F16, kFf, kEmbd, false, simd_kernels(), 1); }
@@ -114,6 +117,9 @@ BENCHMARK(BM_ExpertGateQ4_KPacked)->Arg(1)->Arg(8)->Arg(64);
 BENCHMARK(BM_ExpertGateQ4_KPacked2T)->Arg(1)->Arg(8)->UseRealTime();
 BENCHMARK(BM_ExpertGateQ6_KPacked)->Arg(1)->Arg(8);
 BENCHMARK(BM_ExpertGateQ4_0Packed)->Arg(1)->Arg(8);
+BENCHMARK(BM_ExpertGateMXFP4Packed)->Arg(1)->Arg(8)->Arg(64);
+BENCHMARK(BM_ExpertGateMXFP4Packed2T)->Arg(1)->Arg(8)->UseRealTime();
+BENCHMARK(BM_ExpertGateMXFP4Ref)->Arg(1);
 BENCHMARK(BM_ExpertGateQ8_0Unpacked)->Arg(1)->Arg(8);
 BENCHMARK(BM_ExpertGateQ8_0Ref)->Arg(1);
 BENCHMARK(BM_ExpertGateF16)->Arg(1);

@@ -26,7 +26,7 @@ TYPES = {
     "f32": (0, 1, 4), "f16": (1, 1, 2), "q4_0": (2, 32, 18), "q4_1": (3, 32, 20), "q5_0": (6, 32, 22),
     "q5_1": (7, 32, 24), "q8_0": (8, 32, 34), "q8_1": (9, 32, 36), "q2_K": (10, 256, 84), "q3_K": (11, 256, 110),
     "q4_K": (12, 256, 144), "q5_K": (13, 256, 176), "q6_K": (14, 256, 210), "q8_K": (15, 256, 292),
-    "bf16": (30, 1, 2),
+    "bf16": (30, 1, 2), "mxfp4": (39, 32, 17),
 }
 TYPE_BY_ID = {v[0]: (k, v[1], v[2]) for k, v in TYPES.items()}
 
@@ -196,6 +196,46 @@ def decode_q8_K(b):
     return d * b[:, 4:260].view(np.int8).astype(F32)
 
 
+# ---------------------------------------------------------------- MXFP4 (OCP microscaling FP4)
+
+# E2M1 code -> value: bit 3 sign, bits 1-2 exponent (bias 1), bit 0 mantissa; exponent 0 is subnormal (0, 0.5).
+E2M1 = np.array([(-1.0 if c & 8 else 1.0) * ((c & 1) * 0.5 if (c >> 1) & 3 == 0 else
+                                              (1.0 + (c & 1) * 0.5) * 2.0 ** (((c >> 1) & 3) - 1))
+                 for c in range(16)], dtype=np.float64) + 0.0  # + 0.0: code 8 (-0) decodes to +0, as in ggml
+
+
+def e8m0(e):
+    """E8M0 bytes -> 2^(e-127) as float64 (exact; e = 255 would be NaN and is not produced here)."""
+    return np.ldexp(1.0, e.astype(np.int32) - 127)
+
+
+def mxfp4_codes(qs):
+    """(nb, 16) bytes -> (nb, 32) codes: element j is the low nibble of byte j, element j+16 the high one."""
+    return np.concatenate([qs & 0x0F, qs >> 4], axis=1)
+
+
+def decode_mxfp4(b):
+    # value * scale is exact in float64; one rounding to float32 (which is exact too unless it underflows).
+    return (E2M1[mxfp4_codes(b[:, 1:17])] * e8m0(b[:, 0])[:, None]).astype(F32)
+
+
+def quantize_mxfp4(x):
+    """llama-quantize's MXFP4: e = floor(log2f(amax)) + 125 (amax then lies in [4, 8) * 2^(e-127)), each weight to
+    the nearest of the 16 code values, error |value - x| measured in float32, ties to the lower code."""
+    x = x.reshape(-1, 32)
+    amax = np.max(np.abs(x), axis=1)
+    with np.errstate(divide="ignore"):
+        # log2f correctly rounded to float32: the float64 log2 rounded once.
+        lg = np.floor(np.log2(amax.astype(np.float64)).astype(F32))
+    e = np.where(amax > 0, np.clip(lg + 125, 0, 254), 0).astype(np.uint8)
+    scale = e8m0(e).astype(F32)[:, None, None]  # 2^(e-127), exact in float32 for e >= 1
+    values = (E2M1.astype(F32)[None, None, :] * scale).astype(F32)  # (nb, 1, 16)
+    err = np.abs(values - x[:, :, None]).astype(F32)
+    codes = np.argmin(err, axis=2).astype(np.uint8)  # first minimum: the lower code wins ties
+    packed = (codes[:, :16] | (codes[:, 16:] << 4)).astype(np.uint8)
+    return np.concatenate([e[:, None], packed], axis=1)
+
+
 def decode(type_name, data):
     if type_name == "f32":
         return np.frombuffer(data, dtype="<f4").astype(F32)
@@ -316,7 +356,7 @@ QUANTIZERS = {
     "q8_0_x86": lambda x: quantize_q8_0(x, True), "q8_0_ref": lambda x: quantize_q8_0(x, False),
     "q8_1_x86": lambda x: quantize_q8_1(x, True), "q8_1_ref": lambda x: quantize_q8_1(x, False),
     "q8_K": quantize_q8_K, "q4_0": quantize_q4_0, "q4_1": quantize_q4_1, "q5_0": quantize_q5_0,
-    "q5_1": quantize_q5_1,
+    "q5_1": quantize_q5_1, "mxfp4": quantize_mxfp4,
 }
 
 

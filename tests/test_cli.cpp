@@ -87,6 +87,28 @@ TEST(Cli, InfoDescribesTheModel) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 }
 
+// `synth --type mxfp4` writes experts in MXFP4 and the other matrices (embeddings included) in Q8_0; info lists
+// the types and run generates with both kernel sets alike.
+TEST(Cli, SynthMxfp4ExpertsInfoAndRun) {
+  const std::string path = moe::test::scratch_dir("cli_mxfp4") + "/mx.gguf";
+  auto w = run_moe({"synth", "--layers", "2", "--hidden", "64", "--heads", "2", "--kv-heads", "2", "--experts", "4",
+                    "--expert-ffn", "32", "--vocab", "300", "--type", "mxfp4", "-o", path});
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  auto r = run_moe({"info", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("mxfp4 x6"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("q8_0 x10"), std::string::npos) << r.out;  // q, k, v, output x 2 layers, embd, head
+  std::string ids[2];
+  for (int i = 0; i < 2; ++i) {
+    auto g = run_moe({"run", "-m", path, "--tokens", "5,77,120", "-n", "8", "--temp", "0", "--print-ids",
+                      "--ignore-eos", "--kernels", i ? "ref" : "simd"});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    ids[i] = g.out;
+  }
+  EXPECT_FALSE(ids[0].empty());
+  EXPECT_EQ(ids[0], ids[1]) << "SIMD and reference kernels chose different tokens";
+}
+
 TEST(Cli, LogitsHookAndPrintIdsMatchTheReference) {
   MOE_REQUIRE_TESTDATA();
   const std::string ref = moe::test::testdata_path("reference/qwen3moe-tiny-f32");

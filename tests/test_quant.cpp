@@ -24,10 +24,11 @@ using moe::test::oracle_quantize;
 
 const std::vector<DType> kBlockTypes = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
                                         DType::Q8_0, DType::Q8_1, DType::Q2_K, DType::Q3_K,
-                                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K};
+                                        DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q8_K,
+                                        DType::MXFP4};
 const std::vector<DType> kWeightTypes = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1,
                                          DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q8_1, DType::Q2_K,
-                                         DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+                                         DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::MXFP4};
 
 size_t block_bytes(DType t) { return dtype_info(t).block_bytes; }
 int block_size(DType t) { return static_cast<int>(dtype_info(t).block_size); }
@@ -219,7 +220,8 @@ TEST(QuantEncode, MatchesNumpyOracleBitExactly) {
                         {"q8_1_x86", DType::Q8_1, true}, {"q8_1_ref", DType::Q8_1, false},
                         {"q8_K", DType::Q8_K, true},     {"q8_K", DType::Q8_K, false},
                         {"q4_0", DType::Q4_0, true},     {"q4_1", DType::Q4_1, true},
-                        {"q5_0", DType::Q5_0, true},     {"q5_1", DType::Q5_1, true}};
+                        {"q5_0", DType::Q5_0, true},     {"q5_1", DType::Q5_1, true},
+                        {"mxfp4", DType::MXFP4, true},   {"mxfp4", DType::MXFP4, false}};
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.oracle) + (c.x86 ? " via quantize_row" : " via quantize_row_ggml_ref"));
     const int bs = block_size(c.type), nb = static_cast<int>(x.size()) / bs;
@@ -231,6 +233,61 @@ TEST(QuantEncode, MatchesNumpyOracleBitExactly) {
     });
     expect_same_bytes(ours, oracle_quantize(c.oracle, x, dir), block_bytes(c.type));
   }
+}
+
+// MXFP4 blocks at the edges of its rounding: largest magnitudes at and just below powers of two (where the shared
+// exponent steps; log2f rounds up to the power just below it), values exactly half-way between two codes, and
+// magnitudes down to the subnormal range of the scale byte.
+TEST(QuantEncode, Mxfp4MatchesOracleAtExponentStepsAndTies) {
+  MOE_REQUIRE_NUMPY();
+  const std::string dir = moe::test::scratch_dir("quant_mxfp4_edges");
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  std::vector<float> x;
+  for (int p = -130; p <= 120; p += 5) {
+    for (float top : {std::ldexp(1.f, p), std::nextafter(std::ldexp(1.f, p), 0.f), 1.5f * std::ldexp(1.f, p)}) {
+      std::vector<float> blk(32);
+      for (float& v : blk) v = top * uni(rng);
+      blk[rng() % 32] = rng() % 2 ? top : -top;
+      x.insert(x.end(), blk.begin(), blk.end());
+    }
+  }
+  // amax 6 makes the half scale 0.5: the midpoints k/4 between codes are exact ties, first code wins.
+  for (int b = 0; b < 4; ++b) {
+    std::vector<float> blk(32);
+    for (int j = 0; j < 32; ++j) blk[j] = (j % 2 ? -1.f : 1.f) * static_cast<float>((j + 7 * b) % 25) * 0.25f;
+    blk[0] = 6.f;
+    x.insert(x.end(), blk.begin(), blk.end());
+  }
+  std::vector<uint8_t> ours(row_bytes(DType::MXFP4, static_cast<int64_t>(x.size())));
+  quantize_row(DType::MXFP4, x.data(), ours.data(), static_cast<int64_t>(x.size()));
+  expect_same_bytes(ours, oracle_quantize("mxfp4", x, dir), block_bytes(DType::MXFP4));
+}
+
+// The E2M1 values and the E8M0 scale, spelled out: amax 6 gives e = 127 (scale 1) and every code exactly.
+TEST(QuantEncode, Mxfp4EncodesE2M1ValuesExactly) {
+  const float values[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, 0, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = values[j % 16];
+  BlockMXFP4 b;
+  quantize_row(DType::MXFP4, x.data(), &b, 32);
+  EXPECT_EQ(b.e, 127);
+  for (int j = 0; j < 16; ++j) {
+    const int lo = b.qs[j] & 15, hi = b.qs[j] >> 4;
+    EXPECT_EQ(lo, j == 8 ? 0 : j) << "element " << j;  // -0 is stored as +0 (code 0 wins the tie)
+    EXPECT_EQ(hi, (j + 16) % 16 == 8 ? 0 : j) << "element " << j + 16;
+  }
+  std::vector<float> y(32);
+  dequantize_row(DType::MXFP4, &b, y.data(), 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], values[j % 16] + 0.f) << j;
+  // 7 rounds to 6 (the largest code); amax 7 keeps e = 127. 0.75 is half-way between 0.5 and 1: code 1 (0.5).
+  x.assign(32, 0.f);
+  x[0] = 7.f, x[1] = 0.75f, x[2] = -0.25f;
+  quantize_row(DType::MXFP4, x.data(), &b, 32);
+  EXPECT_EQ(b.e, 127);
+  EXPECT_EQ(b.qs[0] & 15, 7);
+  EXPECT_EQ(b.qs[1] & 15, 1);
+  EXPECT_EQ(b.qs[2] & 15, 0);  // -0.25: tie between 0 and -0.5, code 0 first
 }
 
 TEST(QuantEncode, X86ActivationPathRoundsHalfToEven) {
@@ -269,7 +326,8 @@ TEST(QuantEncode, X86ActivationPathRoundsHalfToEven) {
 // d, Q4_0 amax/8 (where +amax clips to level 7), Q4_1 (max-min)/15/2 <= amax/15 ... For the RMS, a uniform grid
 // of step D gives D/sqrt(12) (Q8_0: D = 2.04/127 for the expected max of 32 gaussians, 0.0046); the bounds leave
 // about 25% over what ggml's reference quantizers reach on this signal (K types: 0.288, 0.148, 0.068, 0.036,
-// 0.018 for Q2_K..Q6_K).
+// 0.018 for Q2_K..Q6_K; MXFP4 0.112). MXFP4's max: amax lies in [8, 16) half-scale steps and the codes above 4
+// are 4 steps apart, clipping at 12, so |error| <= 4 steps <= amax/4.
 struct QualityBound {
   DType type;
   double max_rel;  // max |x - x'| / max|x| over each block
@@ -281,7 +339,8 @@ TEST(QuantEncode, RoundTripErrorWithinFormatBounds) {
       {DType::Q4_0, 0.127, 0.105},  {DType::Q4_1, 0.07, 0.095},   {DType::Q5_0, 0.064, 0.051},
       {DType::Q5_1, 0.034, 0.047},  {DType::Q8_0, 0.0045, 0.0064}, {DType::Q8_1, 0.0045, 0.0064},
       {DType::Q2_K, 0.38, 0.36},    {DType::Q3_K, 0.18, 0.185},    {DType::Q4_K, 0.075, 0.085},
-      {DType::Q5_K, 0.057, 0.045},  {DType::Q6_K, 0.041, 0.022},   {DType::Q8_K, 0.004, 0.0083}};
+      {DType::Q5_K, 0.057, 0.045},  {DType::Q6_K, 0.041, 0.022},   {DType::Q8_K, 0.004, 0.0083},
+      {DType::MXFP4, 0.25, 0.14}};
   std::mt19937 rng(7);
   const std::vector<float> x = test_signal(24, rng);
   for (const QualityBound& qb : bounds) {
@@ -333,7 +392,7 @@ TEST(QuantEncode, GgmlRefEqualsQuantizeRowForWeightFormats) {
   std::mt19937 rng(5);
   const std::vector<float> x = test_signal(6, rng);
   for (DType t : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::Q4_K,
-                  DType::Q5_K, DType::Q6_K, DType::Q8_K, DType::F16, DType::BF16}) {
+                  DType::Q5_K, DType::Q6_K, DType::Q8_K, DType::MXFP4, DType::F16, DType::BF16}) {
     SCOPED_TRACE(dtype_name(t));
     std::vector<uint8_t> a(row_bytes(t, x.size())), b(a.size());
     quantize_row(t, x.data(), a.data(), static_cast<int64_t>(x.size()));
@@ -346,7 +405,7 @@ TEST(QuantDot, VecDotTypesFollowGgml) {
   EXPECT_EQ(vec_dot_type(DType::F32), DType::F32);
   EXPECT_EQ(vec_dot_type(DType::F16), DType::F16);
   EXPECT_EQ(vec_dot_type(DType::BF16), DType::BF16);
-  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0}) EXPECT_EQ(vec_dot_type(t), DType::Q8_0);
+  for (DType t : {DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::MXFP4}) EXPECT_EQ(vec_dot_type(t), DType::Q8_0);
   for (DType t : {DType::Q4_1, DType::Q5_1, DType::Q8_1}) EXPECT_EQ(vec_dot_type(t), DType::Q8_1);
   for (DType t : {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K})
     EXPECT_EQ(vec_dot_type(t), DType::Q8_K);

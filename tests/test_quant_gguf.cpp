@@ -1,6 +1,6 @@
 // The reference block formats against real tensors that llama-quantize (llama.cpp 34af94cd, no imatrix) wrote
 // into the shared test models: re-quantizing the f32 originals must give the same bytes (Q8_0, Q5_0, Q4_K,
-// Q5_K, Q6_K), and decoding must agree with the NumPy oracle. The tensors are extracted by
+// Q5_K, Q6_K, MXFP4), and decoding must agree with the NumPy oracle. The tensors are extracted by
 // tests/quant_oracle.py (a minimal GGUF reader), so this test does not depend on the engine's own GGUF reader.
 #include <gtest/gtest.h>
 
@@ -83,6 +83,8 @@ double error_bound(DType t, double amax) {
     case DType::Q4_K: return 2 * amax / 15;
     case DType::Q5_K: return 2 * amax / 31;
     case DType::Q6_K: return 2 * amax / 63;
+    // MXFP4 puts amax in [8, 16) half-scale steps; above 12 it clips to 12, below, codes are at most 4 apart.
+    case DType::MXFP4: return amax / 4 * (1 + 1e-6);
     default: return 0;
   }
 }
@@ -156,6 +158,21 @@ TEST(QuantGguf, H256Q4KMModelIsRequantizedRegeneratedModel) {
       ASSERT_EQ(read_f32(dir + "/f32", tname), as_floats(t)) << tname;
     }
   }
+  expect_requantization_matches(q, dir + "/f32");
+}
+
+// gpt-oss with llama-quantize's MXFP4_MOE: MXFP4 experts, Q8_0 for the other matrices. Our quantizer must
+// reproduce every MXFP4 block from the f32 file (this checks the layout, the exponent rule and the rounding).
+TEST(QuantGguf, GptOssMxfp4ModelIsRequantizedF32Model) {
+  MOE_REQUIRE_TESTDATA();
+  MOE_REQUIRE_NUMPY();
+  const std::string dir = moe::test::scratch_dir("gguf_gptoss_mxfp4");
+  const auto arch = [](const std::string& f) { return moe::test::testdata_path("reference-archs/" + f); };
+  load_tensors(arch("gptoss-small-f32.gguf"), dir + "/f32");
+  const auto q = load_tensors(arch("gptoss-small-mxfp4.gguf"), dir + "/q");
+  int mxfp4 = 0;
+  for (const auto& [tname, t] : q) mxfp4 += t.type == DType::MXFP4;
+  EXPECT_EQ(mxfp4, 12) << "ffn_{gate,up,down}_exps of 4 layers";
   expect_requantization_matches(q, dir + "/f32");
 }
 

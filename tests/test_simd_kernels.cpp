@@ -54,6 +54,7 @@ std::vector<uint8_t> make_weights(DType t, int64_t rows, int64_t k, uint32_t see
       case DType::Q8_0: case DType::Q4_0: set_h(b); break;
       case DType::Q4_K: set_h(b); set_h(b + 2); break;
       case DType::Q6_K: set_h(b + 208); break;
+      case DType::MXFP4: b[0] = static_cast<uint8_t>(115 + rng() % 16); break;  // 2^-13 .. 2^2: finite products
       default: break;
     }
   }
@@ -108,7 +109,7 @@ TEST_P(Simd, ActivationQuantizersGiveIdenticalBytes) {
 }
 
 TEST_P(Simd, PackedActivationQuantizerGivesIdenticalBytes) {
-  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4, DType::Q4_K, DType::Q6_K}) {
     for (int64_t k : {int64_t{256}, int64_t{512}, int64_t{2048}}) {
       const int64_t n = 3;
       auto x = randn(static_cast<size_t>(n * k), static_cast<uint32_t>(k), 2.0f);
@@ -167,7 +168,7 @@ TEST_P(Simd, GemmMatchesReference) {
     for (int64_t k : {int64_t{1}, int64_t{3}, int64_t{33}, int64_t{1000}})
       for (int64_t rows : {1, 3, 33})
         for (int64_t n : {1, 3, 6}) expect_gemm_close(wt, rows, k, n, false, S, R, false);
-  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q5_K})
+  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4, DType::Q4_K, DType::Q6_K, DType::Q5_K})
     for (int64_t k : {int64_t{256}, int64_t{2048}})
       for (int64_t rows : {1, 31, 33})
         for (int64_t n : {1, 5}) expect_gemm_close(wt, rows, k, n, true, S, R, false);
@@ -183,6 +184,11 @@ TEST_P(Simd, PackedGemmMatchesReference) {
             expect_gemm_close(wt, rows, k, n, raw, S, R, true);
           }
   expect_gemm_close(DType::Q8_0, 1000, 32, 2, false, S, R, true);
+  // MXFP4 keeps blocks in units of 4: rows of 1, 3, 7 and 64 blocks cover partial and whole units.
+  for (bool raw : {false, true})
+    for (int64_t k : {int64_t{32}, int64_t{96}, int64_t{224}, int64_t{2048}})
+      for (int64_t rows : {1, 31, 33})
+        for (int64_t n : {1, 3, 17}) expect_gemm_close(DType::MXFP4, rows, k, n, raw, S, R, true);
 }
 
 TEST_P(Simd, RmsNormSoftmaxSwigluMatchReference) {
@@ -313,9 +319,9 @@ TEST_P(Simd, MaskedAttentionMatchesReference) {
 }
 
 TEST(Packed, UnpackGivesBackEveryRow) {
-  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
-    for (int64_t rows : {1, 16, 33}) {
-      const int64_t k = 512;
+  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4, DType::Q4_K, DType::Q6_K})
+    for (int64_t rows : {1, 16, 33})
+      for (int64_t k : {int64_t{256}, int64_t{512}}) {
       const auto w = make_weights(wt, rows, k, 9, true);
       const size_t rb = row_bytes(wt, k);
       std::vector<uint8_t> p(packed_bytes(wt, rows, k)), row(rb);
@@ -323,14 +329,27 @@ TEST(Packed, UnpackGivesBackEveryRow) {
       pack_rows(wt, w.data(), rb, rows, k, p.data());
       for (int64_t r = 0; r < rows; ++r) {
         unpack_row(wt, p.data(), r, k, row.data());
-        ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * rb, rb)) << dtype_name(wt) << " row " << r;
+        ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * rb, rb)) << dtype_name(wt) << " k " << k << " row " << r;
+      }
+    }
+  // Odd block counts: a last unit holding fewer blocks (Q8_0/Q4_0 pairs, MXFP4 quads).
+  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4})
+    for (int64_t k : {int64_t{32}, int64_t{96}, int64_t{160}, int64_t{224}}) {
+      const int64_t rows = 17;
+      const auto w = make_weights(wt, rows, k, 11, true);
+      const size_t rb = row_bytes(wt, k);
+      std::vector<uint8_t> p(packed_bytes(wt, rows, k)), row(rb);
+      pack_rows(wt, w.data(), rb, rows, k, p.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        unpack_row(wt, p.data(), r, k, row.data());
+        ASSERT_EQ(0, std::memcmp(row.data(), w.data() + r * rb, rb)) << dtype_name(wt) << " k " << k << " row " << r;
       }
     }
 }
 
 TEST(Packed, ReferencePackedGemmEqualsReferenceGemmExactly) {
   const KernelSet& R = reference_kernels();
-  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4, DType::Q4_K, DType::Q6_K}) {
     const int64_t rows = 20, k = 512, n = 2;
     const auto w = make_weights(wt, rows, k, 3, false);
     const size_t rb = row_bytes(wt, k), ab = packed_act_bytes(wt, k), xb = row_bytes(vec_dot_type(wt), k);

@@ -42,7 +42,7 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--vocab", s.vocab, "synthetic byte-level BPE vocabulary size")->check(CLI::Range(259, 65795));
   app.add_option("--vocab-from", s.vocab_from, "copy the tokenizer from this GGUF instead");
   app.add_option("--ctx", s.ctx, "context length stored in the file")->check(CLI::PositiveNumber);
-  app.add_option("--type", type, "weight type of attention and expert matrices (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, ...)");
+  app.add_option("--type", type, "weight type of attention and expert matrices (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, ...; mxfp4: experts, the rest q8_0)");
   app.add_option("--embd-type", embd_type, "type of token embedding and output head (default: as --type)");
   app.add_flag("--tied", s.tied, "no output.weight: the head reuses the embedding");
   app.add_option("--std", s.std, "standard deviation of the weights")->check(CLI::PositiveNumber);
@@ -71,7 +71,8 @@ int cmd_synth(int argc, char** argv) {
       return *t;
     };
     s.type = parse_type(type, "--type");
-    s.embd_type = embd_type.empty() ? s.type : parse_type(embd_type, "--embd-type");
+    const DType embd_default = s.type == DType::MXFP4 ? DType::Q8_0 : s.type;  // MXFP4 is for experts only
+    s.embd_type = embd_type.empty() ? embd_default : parse_type(embd_type, "--embd-type");
     if (!routing_from.empty()) {
       if (s.experts <= 0) throw UsageError("--routing-from needs a model with experts");
       const ExpertStatsFile stats = ExpertStatsFile::load(routing_from);

@@ -24,7 +24,7 @@ constexpr std::array<DTypeInfo, 32> kTypes = {{
     {DType::I32, "i32", 1, 4, false},        {DType::I64, "i64", 1, 8, false},
     {DType::F64, "f64", 1, 8, false},        {DType::IQ1_M, "iq1_m", 256, 56, false},
     {DType::BF16, "bf16", 1, 2, true},       {DType::TQ1_0, "tq1_0", 256, 54, false},
-    {DType::TQ2_0, "tq2_0", 256, 66, false}, {DType::MXFP4, "mxfp4", 32, 17, false},
+    {DType::TQ2_0, "tq2_0", 256, 66, false}, {DType::MXFP4, "mxfp4", 32, 17, true},
 }};
 
 }  // namespace

@@ -13,7 +13,8 @@ namespace moe {
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
-              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292 &&
+              sizeof(BlockMXFP4) == 17);
 
 namespace {
 
@@ -77,6 +78,7 @@ void quantize_impl(DType t, const float* src, void* dst, int64_t n, bool x86_act
     case DType::Q5_K: return qref::quantize_q5_K(src, as<BlockQ5_K>(dst), nb);
     case DType::Q6_K: return qref::quantize_q6_K(src, as<BlockQ6_K>(dst), nb);
     case DType::Q8_K: return qref::quantize_q8_K(src, as<BlockQ8_K>(dst), nb);
+    case DType::MXFP4: return qref::quantize_mxfp4(src, as<BlockMXFP4>(dst), nb);
     default: unsupported("quantize_row", t);
   }
 }
@@ -115,6 +117,7 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
     case DType::Q5_K: return qref::dequantize_q5_K(as<BlockQ5_K>(src), dst, nb);
     case DType::Q6_K: return qref::dequantize_q6_K(as<BlockQ6_K>(src), dst, nb);
     case DType::Q8_K: return qref::dequantize_q8_K(as<BlockQ8_K>(src), dst, nb);
+    case DType::MXFP4: return qref::dequantize_mxfp4(as<BlockMXFP4>(src), dst, nb);
     default: unsupported("dequantize_row", t);
   }
 }
@@ -126,7 +129,7 @@ void quantize_row_ggml_ref(DType t, const float* src, void* dst, int64_t n) { qu
 DType vec_dot_type(DType weight) {
   switch (weight) {
     case DType::F32: case DType::F16: case DType::BF16: return weight;
-    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: return DType::Q8_0;
+    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: case DType::MXFP4: return DType::Q8_0;
     case DType::Q4_1: case DType::Q5_1: case DType::Q8_1: return DType::Q8_1;
     case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: return DType::Q8_K;
     default: unsupported("vec_dot_type", weight);
@@ -150,6 +153,7 @@ float vec_dot(DType weight, int64_t n, const void* w, const void* a) {
     case DType::Q4_K: return qref::vec_dot_q4_K_q8_K(as<BlockQ4_K>(w), as<BlockQ8_K>(a), nb);
     case DType::Q5_K: return qref::vec_dot_q5_K_q8_K(as<BlockQ5_K>(w), as<BlockQ8_K>(a), nb);
     case DType::Q6_K: return qref::vec_dot_q6_K_q8_K(as<BlockQ6_K>(w), as<BlockQ8_K>(a), nb);
+    case DType::MXFP4: return qref::vec_dot_mxfp4_q8_0(as<BlockMXFP4>(w), as<BlockQ8_0>(a), nb);
     default: unsupported("vec_dot", weight);
   }
 }

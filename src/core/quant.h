@@ -31,6 +31,8 @@ struct BlockQ4_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[kQKK / 2]; }
 struct BlockQ5_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[kQKK / 8]; uint8_t qs[kQKK / 2]; };
 struct BlockQ6_K { uint8_t ql[kQKK / 2]; uint8_t qh[kQKK / 4]; int8_t scales[kQKK / 16]; uint16_t d; };
 struct BlockQ8_K { float d; int8_t qs[kQKK]; int16_t bsums[kQKK / 16]; };
+// MXFP4: E8M0 shared exponent, then 32 E2M1 codes (element j low nibble of qs[j], element j+16 high nibble).
+struct BlockMXFP4 { uint8_t e; uint8_t qs[kQK / 2]; };
 #pragma pack(pop)
 
 // Decode n elements (a multiple of the type's block size) of a row.
@@ -47,7 +49,7 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n);
 void quantize_row_ggml_ref(DType t, const float* src, void* dst, int64_t n);
 
 // The format activations are converted to before a dot product with weights of type `weight`
-// (Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1/Q8_1 as in ggml, Q8_K for K formats, F16 for F16, BF16 for BF16,
+// (Q8_0 for Q4_0/Q5_0/Q8_0/MXFP4, Q8_1 for Q4_1/Q5_1/Q8_1 as in ggml, Q8_K for K formats, F16 for F16, BF16 for BF16,
 // F32 for F32).
 DType vec_dot_type(DType weight);
 

@@ -1,6 +1,6 @@
 // The K formats (super-blocks of 256 with 16 or 8 sub-block scales): layout and arithmetic of ggml's
-// ggml-quants.c (dequantize_row_*, quantize_row_*_ref with make_qkx2_quants / make_q3_quants / make_qx_quants)
-// and of the Q8_K activation dots in ggml-cpu/quants.c. Each format is first unpacked to plain integers
+// ggml-quants.c (dequantize_row_*, quantize_row_*_ref: the bytes llama-quantize writes without an importance
+// matrix) and of the Q8_K activation dots in ggml-cpu/quants.c. Each format is first unpacked to plain integers
 // (quant per element, scale and min per sub-block); dequantization and dots are then written once on those.
 #include <algorithm>
 #include <cmath>
@@ -124,194 +124,207 @@ void pack_k4_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
   }
 }
 
-// ---- ggml's scale search helpers ----
-
-// Scale and min for asymmetric levels 0..nmax of n values, minimising the weighted error: a grid of nstep+1
-// trial scales around nmax/(max-min), each refined by weighted least squares. Returns the scale; *the_min
-// receives -min (so the min is stored as a positive number).
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
-  float min = x[0], max = x[0];
-  float sum_w = weights[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    if (x[i] < min) min = x[i];
-    if (x[i] > max) max = x[i];
-    const float w = weights[i];
-    sum_w += w;
-    sum_x += w * x[i];
-  }
-  if (min > 0) min = 0;
-  if (max == min) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    *the_min = -min;
-    return 0.f;
-  }
-  float iscale = nmax / (max - min);
-  float scale = 1 / iscale;
-  float best_error = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = nearest_int(iscale * (x[i] - min));
-    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    float diff = scale * L[i] + min - x[i];
-    diff = use_mad ? std::fabs(diff) : diff * diff;
-    best_error += weights[i] * diff;
-  }
-  if (nstep < 1) {
-    *the_min = -min;
-    return scale;
-  }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * is + nmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = nearest_int(iscale * (x[i] - min));
-      l = std::max(0, std::min(nmax, l));
-      Laux[i] = static_cast<uint8_t>(l);
-      const float w = weights[i];
-      sum_l += w * l;
-      sum_l2 += w * l * l;
-      sum_xl += w * l * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * Laux[i] + this_min - x[i];
-        diff = use_mad ? std::fabs(diff) : diff * diff;
-        cur_error += weights[i] * diff;
-      }
-      if (cur_error < best_error) {
-        for (int i = 0; i < n; ++i) L[i] = Laux[i];
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
-      }
-    }
-  }
-  *the_min = -min;
-  return scale;
+// Rounding of the K weight quantizers, as llama-quantize rounds: add 1.5 * 2^23 so that the integer part lands in
+// the low mantissa bits, and read them. That is round-half-even for |v| < 2^22 and wraps around beyond. Finite
+// weights do get there: on super-blocks whose magnitudes span ~2^30, Q3_K and Q6_K differed from ggml's
+// quantizers in ~10% of the blocks while we saturated instead (found by comparing with libggml's *_ref
+// functions). Reproducing the wrap keeps the bytes equal there too. Defined for every input, NaN and inf included.
+inline int level_round(float v) {
+  const float shifted = v + 12582912.f;
+  uint32_t bits;
+  std::memcpy(&bits, &shifted, sizeof bits);
+  return static_cast<int>(bits & 0x007fffffu) - 0x00400000;
 }
 
-// Symmetric levels -nmax..nmax-1 (returned offset by +nmax) for Q3_K: start from the signed extreme, then
-// up to 5 passes of coordinate descent on the x^2-weighted error. Returns the (signed) scale.
-float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.f;
-  }
-  const float iscale = -nmax / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = nearest_int(iscale * x[i]);
-    l = std::max(-nmax, std::min(nmax - 1, l));
-    L[i] = static_cast<int8_t>(l);
-    const float w = x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
-  }
-  for (int itry = 0; itry < 5; ++itry) {
-    int n_changed = 0;
-    for (int i = 0; i < n; ++i) {
-      const float w = x[i] * x[i];
-      float slx = sumlx - w * x[i] * L[i];
-      if (slx > 0) {
-        float sl2 = suml2 - w * L[i] * L[i];
-        int new_l = nearest_int(x[i] * sl2 / slx);
-        new_l = std::max(-nmax, std::min(nmax - 1, new_l));
-        if (new_l != L[i]) {
-          slx += w * x[i] * new_l;
-          sl2 += w * new_l * new_l;
-          if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
-            L[i] = static_cast<int8_t>(new_l);
-            sumlx = slx;
-            suml2 = sl2;
-            ++n_changed;
-          }
-        }
-      }
-    }
-    if (!n_changed) break;
-  }
-  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
-  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
-}
+// ---- choosing a sub-block's scale (and min) ----
+// A K-format sub-block is stored as scale * level (+ min) with small integer levels. For fixed levels, the best
+// scale and min form a weighted least-squares fit; the levels in turn come from rounding x by the scale. Neither
+// step alone finds the optimum, so each search below alternates them from several starting points and keeps
+// the fit with the smallest weighted error. They are the searches llama-quantize runs when it has no
+// importance matrix; to write the same bytes, every float expression keeps its operand order and every sum is
+// accumulated element by element, first to last.
 
-// Symmetric levels for Q6_K (ggml's make_qx_quants with rmse_type 1 and no importance weights): the signed
-// extreme fixes the first scale, then 18 nearby scales are tried and the best x^2-weighted fit kept.
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
-    for (int i = 0; i < n; ++i) L[i] = 0;
-    return 0.f;
-  }
-  float iscale = -nmax / max;
-  float sumlx = 0, suml2 = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = nearest_int(iscale * x[i]);
-    l = std::max(-nmax, std::min(nmax - 1, l));
-    L[i] = static_cast<int8_t>(l + nmax);
-    const float w = x[i] * x[i];
-    sumlx += w * x[i] * l;
-    suml2 += w * l * l;
-  }
-  float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-  float best = scale * sumlx;
-  for (int is = -9; is <= 9; ++is) {
-    if (is == 0) continue;
-    iscale = -(nmax + 0.1f * is) / max;
-    sumlx = suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = nearest_int(iscale * x[i]);
-      l = std::max(-nmax, std::min(nmax - 1, l));
-      const float w = x[i] * x[i];
-      sumlx += w * x[i] * l;
-      suml2 += w * l * l;
-    }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (int i = 0; i < n; ++i) {
-        const int l = nearest_int(iscale * x[i]);
-        L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
-      }
-      scale = sumlx / suml2;
-      best = scale * sumlx;
-    }
-  }
-  return scale;
-}
-
-// Q4_K/Q5_K share everything but the level count and the search grid.
-struct K4Params {
+// Asymmetric levels 0..nmax (Q2_K, Q4_K, Q5_K). Trial inverse steps are (nmax + rmin + rdelta * t) / range for
+// t = 0..nsteps, i.e. a little coarser and finer than spreading nmax steps over the range [min, max].
+struct AsymmetricSearch {
   int nmax;
   float rmin, rdelta;
-  int nstep;
+  int nsteps;      // 0: keep the plain range fit
+  bool abs_error;  // weigh |error| instead of error^2 (Q2_K: with 4 levels, squares let outliers dominate)
 };
+
+// Levels of x - lo at inverse step iscale: round to nearest, clamp to 0..nmax.
+void round_from_min(const float* x, int n, float lo, float iscale, int nmax, uint8_t* L) {
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(std::clamp(level_round(iscale * (x[i] - lo)), 0, nmax));
+}
+
+// Weighted error of reconstructing x as scale * L + min.
+float reconstruction_error(const float* x, const float* w, const uint8_t* L, int n, float scale, float min,
+                           bool abs_error) {
+  float err = 0;
+  for (int i = 0; i < n; ++i) {
+    const float diff = scale * L[i] + min - x[i];
+    err += w[i] * (abs_error ? std::fabs(diff) : diff * diff);
+  }
+  return err;
+}
+
+// Scale and min minimising sum w (scale * l + min - x)^2 for fixed levels: the 2x2 normal equations, solved by
+// Cramer's rule (sum_w, sum_x are the level-independent sums). The min must not be positive (the format stores
+// it as a non-negative amount subtracted), so a positive solution is replaced by the best scale with min 0.
+// False when the levels are all equal (singular system).
+bool least_squares_affine(const float* x, const float* w, const uint8_t* L, int n, float sum_w, float sum_x,
+                          float* scale, float* min) {
+  float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = L[i];
+    sum_l += w[i] * l;
+    sum_l2 += w[i] * l * l;
+    sum_xl += w[i] * l * x[i];
+  }
+  const float det = sum_w * sum_l2 - sum_l * sum_l;
+  if (!(det > 0)) return false;
+  *scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+  *min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+  if (*min > 0) {
+    *min = 0;
+    *scale = sum_xl / sum_l2;
+  }
+  return true;
+}
+
+// Best asymmetric levels L (scratch: n bytes for trial levels) for x with error weights w. Returns the scale;
+// *neg_min receives the min negated (>= 0), as the formats store it.
+float fit_asymmetric(const float* x, const float* w, int n, const AsymmetricSearch& s, uint8_t* L, uint8_t* scratch,
+                     float* neg_min) {
+  float lo = x[0], hi = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+  for (int i = 1; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  lo = std::min(lo, 0.f);  // the range always includes 0: the min is an offset below zero
+  if (hi == lo) {
+    std::fill(L, L + n, 0);
+    *neg_min = -lo;
+    return 0.f;
+  }
+  // Starting point: nmax equal steps from lo to hi.
+  const float range_iscale = s.nmax / (hi - lo);
+  float best_scale = 1 / range_iscale, best_min = lo;
+  round_from_min(x, n, lo, range_iscale, s.nmax, L);
+  float best_err = reconstruction_error(x, w, L, n, best_scale, best_min, s.abs_error);
+  for (int t = 0; s.nsteps > 0 && t <= s.nsteps; ++t) {
+    // Levels rounded at a trial step, then the scale and min refitted to them (the refit is what rounding
+    // cannot do: move the min off the range's low end and the scale off the trial value). Trials measure from
+    // the best min so far, so an improvement also shifts the origin and span of the trials after it.
+    const float iscale = (s.rmin + s.rdelta * t + s.nmax) / (hi - best_min);
+    round_from_min(x, n, best_min, iscale, s.nmax, scratch);
+    float scale, min;
+    if (!least_squares_affine(x, w, scratch, n, sum_w, sum_x, &scale, &min)) continue;
+    const float err = reconstruction_error(x, w, scratch, n, scale, min, s.abs_error);
+    if (err < best_err) {
+      std::copy(scratch, scratch + n, L);
+      best_err = err, best_scale = scale, best_min = min;
+    }
+  }
+  *neg_min = -best_min;
+  return best_scale;
+}
+
+// Symmetric levels -nmax..nmax-1 (Q3_K, Q6_K), fitted with weights w = x^2 (large values matter more). For fixed
+// levels the best scale is sum(w x l) / sum(w l^2) and the error it leaves is sum(w x^2) minus
+// xl^2 / l2 (xl = sum w x l, l2 = sum w l^2): the searches maximise xl^2 / l2, comparing cross-multiplied.
+struct SymmetricSums {
+  float xl = 0, l2 = 0;
+};
+
+// The element of largest magnitude with its sign (the first one on ties). Mapping it to level -nmax uses the
+// side of the range that has one level more.
+float signed_extreme(const float* x, int n) {
+  float amax = 0, extreme = 0;
+  for (int i = 0; i < n; ++i)
+    if (std::fabs(x[i]) > amax) amax = std::fabs(x[i]), extreme = x[i];
+  return extreme;
+}
+
+// Levels round(iscale * x) clamped to -nmax..nmax-1, and their sums.
+SymmetricSums round_symmetric(const float* x, int n, int nmax, float iscale, int8_t* L) {
+  SymmetricSums s;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::clamp(level_round(iscale * x[i]), -nmax, nmax - 1);
+    L[i] = static_cast<int8_t>(l);
+    const float w = x[i] * x[i];
+    s.xl += w * x[i] * l;
+    s.l2 += w * l * l;
+  }
+  return s;
+}
+
+// Q3_K: start from the extreme at -nmax, then move single levels (coordinate descent, up to 5 sweeps): each
+// element's best level given all the others is x * l2' / xl' over the sums without it; a move is kept when it
+// improves xl^2 / l2. Returns the scale; L gets the levels offset by +nmax (0..2 nmax - 1).
+float fit_symmetric_by_descent(const float* x, int n, int nmax, int8_t* L) {
+  const float extreme = signed_extreme(x, n);
+  if (std::fabs(extreme) < kGroupMaxEps) {
+    std::fill(L, L + n, 0);
+    return 0.f;
+  }
+  SymmetricSums s = round_symmetric(x, n, nmax, -nmax / extreme, L);
+  for (int sweep = 0; sweep < 5; ++sweep) {
+    int moved = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i];
+      float xl = s.xl - w * x[i] * L[i];
+      if (!(xl > 0)) continue;  // without element i the fit has no positive scale to aim at
+      float l2 = s.l2 - w * L[i] * L[i];
+      const int l = std::clamp(level_round(x[i] * l2 / xl), -nmax, nmax - 1);
+      if (l == L[i]) continue;
+      xl += w * x[i] * l;
+      l2 += w * l * l;
+      if (l2 > 0 && xl * xl * s.l2 > s.xl * s.xl * l2) {
+        L[i] = static_cast<int8_t>(l);
+        s.xl = xl, s.l2 = l2;
+        ++moved;
+      }
+    }
+    if (!moved) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return s.l2 > 0.0f ? s.xl / s.l2 : 0.0f;
+}
+
+// Q6_K: the extreme at -nmax, then 18 trial steps with the extreme at -(nmax +- 0.1 k), k = 1..9; the fit with
+// the largest xl^2 / l2 wins (its least-squares scale is returned). L gets the levels offset by +nmax.
+float fit_symmetric_by_grid(const float* x, int n, int nmax, int8_t* L) {
+  const float extreme = signed_extreme(x, n);
+  if (std::fabs(extreme) < kGroupMaxEps) {
+    std::fill(L, L + n, 0);
+    return 0.f;
+  }
+  const SymmetricSums first = round_symmetric(x, n, nmax, -nmax / extreme, L);
+  float scale = first.l2 != 0.0f ? first.xl / first.l2 : 0.0f;
+  float best = scale * first.xl;  // = xl^2 / l2
+  int8_t trial[kQKK];  // n <= kQKK: a sub-block
+  for (int k = -9; k <= 9; ++k) {
+    if (k == 0) continue;
+    const SymmetricSums s = round_symmetric(x, n, nmax, -(nmax + 0.1f * k) / extreme, trial);
+    if (s.l2 > 0 && s.xl * s.xl > best * s.l2) {
+      std::copy(trial, trial + n, L);
+      scale = s.xl / s.l2;
+      best = scale * s.xl;
+    }
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return scale;
+}
+
 
 // Sub-block scales/mins for Q4_K/Q5_K, quantized to 6 bits against the super-block's d and dmin; then the final
 // levels are recomputed from the rounded scales, as ggml does. Returns the 256 levels in L.
 template <class Block>
-void quantize_k4_block(const float* x, Block* y, const K4Params& p, uint8_t* L) {
+void quantize_k4_block(const float* x, Block* y, const AsymmetricSearch& p, uint8_t* L) {
   float scales[8], mins[8], weights[32];
   uint8_t Laux[32];
   float max_scale = 0, max_min = 0;  // scales are positive since the min is subtracted
@@ -320,8 +333,7 @@ void quantize_k4_block(const float* x, Block* y, const K4Params& p, uint8_t* L) 
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] = make_qkx2_quants(32, p.nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, p.rmin, p.rdelta,
-                                 p.nstep, false);
+    scales[j] = fit_asymmetric(x + 32 * j, weights, 32, p, L + 32 * j, Laux, &mins[j]);
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
@@ -330,8 +342,8 @@ void quantize_k4_block(const float* x, Block* y, const K4Params& p, uint8_t* L) 
   uint8_t ls[8], lm[8];
   for (int j = 0; j < 8; ++j) {
     // ggml stores nearest_int into a uint8_t before clamping; the & 0xFF keeps that wrap-around.
-    ls[j] = static_cast<uint8_t>(std::min(63, nearest_int(inv_scale * scales[j]) & 0xFF));
-    lm[j] = static_cast<uint8_t>(std::min(63, nearest_int(inv_min * mins[j]) & 0xFF));
+    ls[j] = static_cast<uint8_t>(std::min(63, level_round(inv_scale * scales[j]) & 0xFF));
+    lm[j] = static_cast<uint8_t>(std::min(63, level_round(inv_min * mins[j]) & 0xFF));
   }
   pack_k4_scales(ls, lm, y->scales);
   y->d = fp32_to_fp16(max_scale / 63.f);
@@ -343,7 +355,7 @@ void quantize_k4_block(const float* x, Block* y, const K4Params& p, uint8_t* L) 
     if (d == 0.0f) continue;
     const float dm = fp16_to_fp32(y->dmin) * m;
     for (int ii = 0; ii < 32; ++ii) {
-      const int l = nearest_int((x[32 * j + ii] + dm) / d);
+      const int l = level_round((x[32 * j + ii] + dm) / d);
       L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(p.nmax, l)));
     }
   }
@@ -449,14 +461,15 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+      scales[j] = fit_asymmetric(x + 16 * j, weights, 16, AsymmetricSearch{3, -0.5f, 0.1f, 15, true}, L + 16 * j, Laux,
+                                 &mins[j]);
       max_scale = std::max(max_scale, scales[j]);
       max_min = std::max(max_min, mins[j]);
     }
     BlockQ2_K& b = y[i];
     if (max_scale > 0) {
       const float iscale = q4scale / max_scale;
-      for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+      for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(level_round(iscale * scales[j]));
       b.d = fp32_to_fp16(max_scale / q4scale);
     } else {
       for (int j = 0; j < 16; ++j) b.scales[j] = 0;
@@ -464,7 +477,8 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
     }
     if (max_min > 0) {
       const float iscale = q4scale / max_min;
-      for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
+      for (int j = 0; j < 16; ++j)  // shifted unsigned: a negative (wrapped) level must not shift as int
+        b.scales[j] |= static_cast<uint8_t>(static_cast<unsigned>(level_round(iscale * mins[j])) << 4);
       b.dmin = fp32_to_fp16(max_min / q4scale);
     } else {
       b.dmin = fp32_to_fp16(0.f);
@@ -474,7 +488,7 @@ void quantize_q2_K(const float* x, BlockQ2_K* y, int64_t nb) {
       if (d == 0.0f) continue;
       const float dm = fp16_to_fp32(b.dmin) * (b.scales[j] >> 4);
       for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int((x[16 * j + ii] + dm) / d);
+        const int l = level_round((x[16 * j + ii] + dm) / d);
         L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
       }
     }
@@ -488,7 +502,7 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
     float max_scale = 0, amax = 0;
     for (int j = 0; j < 16; ++j) {
-      scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+      scales[j] = fit_symmetric_by_descent(x + 16 * j, 16, 4, L + 16 * j);
       if (std::fabs(scales[j]) > amax) {
         amax = std::fabs(scales[j]);
         max_scale = scales[j];
@@ -499,7 +513,7 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
     if (max_scale != 0.0f) {
       const float iscale = -32.f / max_scale;
       for (int j = 0; j < 16; ++j) {
-        const int l = std::max(-32, std::min(31, nearest_int(iscale * scales[j]))) + 32;
+        const int l = std::max(-32, std::min(31, level_round(iscale * scales[j]))) + 32;
         if (j < 8) b.scales[j] = static_cast<uint8_t>(l & 0xF);
         else b.scales[j - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
         b.scales[j % 4 + 8] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
@@ -514,7 +528,7 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
       const float d = fp16_to_fp32(b.d) * sc;
       if (d == 0.0f) continue;
       for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int(x[16 * j + ii] / d);
+        const int l = level_round(x[16 * j + ii] / d);
         L[16 * j + ii] = static_cast<int8_t>(std::max(-4, std::min(3, l)) + 4);
       }
     }
@@ -536,7 +550,7 @@ void quantize_q3_K(const float* x, BlockQ3_K* y, int64_t nb) {
 void quantize_q4_K(const float* x, BlockQ4_K* y, int64_t nb) {
   uint8_t L[kQKK];
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
-    quantize_k4_block(x, &y[i], K4Params{15, -1.f, 0.1f, 20}, L);
+    quantize_k4_block(x, &y[i], AsymmetricSearch{15, -1.f, 0.1f, 20, false}, L);
     pack_nibbles(L, y[i].qs);
   }
 }
@@ -544,7 +558,7 @@ void quantize_q4_K(const float* x, BlockQ4_K* y, int64_t nb) {
 void quantize_q5_K(const float* x, BlockQ5_K* y, int64_t nb) {
   uint8_t L[kQKK];
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
-    quantize_k4_block(x, &y[i], K4Params{31, -0.5f, 0.1f, 15}, L);
+    quantize_k4_block(x, &y[i], AsymmetricSearch{31, -0.5f, 0.1f, 15, false}, L);
     std::memset(y[i].qh, 0, sizeof y[i].qh);
     for (int k = 0; k < kQKK; ++k)
       if (L[k] > 15) y[i].qh[k % 32] |= static_cast<uint8_t>(1u << (k / 32));
@@ -558,7 +572,7 @@ void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQKK) {
     float max_scale = 0, max_abs_scale = 0;
     for (int ib = 0; ib < 16; ++ib) {
-      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+      scales[ib] = fit_symmetric_by_grid(x + 16 * ib, 16, 32, L + 16 * ib);
       if (std::fabs(scales[ib]) > max_abs_scale) {
         max_abs_scale = std::fabs(scales[ib]);
         max_scale = scales[ib];
@@ -571,12 +585,12 @@ void quantize_q6_K(const float* x, BlockQ6_K* y, int64_t nb) {
     }
     const float iscale = -128.f / max_scale;
     b.d = fp32_to_fp16(1 / iscale);
-    for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+    for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, level_round(iscale * scales[ib])));
     for (int j = 0; j < 16; ++j) {
       const float d = fp16_to_fp32(b.d) * b.scales[j];
       if (d == 0.0f) continue;
       for (int ii = 0; ii < 16; ++ii) {
-        const int l = nearest_int(x[16 * j + ii] / d);
+        const int l = level_round(x[16 * j + ii] / d);
         L[16 * j + ii] = static_cast<int8_t>(std::max(-32, std::min(31, l)) + 32);
       }
     }

@@ -39,6 +39,13 @@ float vec_dot_q5_1_q8_1(const BlockQ5_1* x, const BlockQ8_1* y, int64_t nb);
 float vec_dot_q8_0_q8_0(const BlockQ8_0* x, const BlockQ8_0* y, int64_t nb);
 float vec_dot_q8_1_q8_1(const BlockQ8_1* x, const BlockQ8_1* y, int64_t nb);
 
+// MXFP4 (quant_mxfp4.cpp). Codes decode to twice their E2M1 value (-12..12), the E8M0 byte e to 2^(e-128).
+float e8m0_half_to_fp32(uint8_t e);
+int8_t mxfp4_code_value(uint8_t code);
+void dequantize_mxfp4(const BlockMXFP4* x, float* y, int64_t nb);
+void quantize_mxfp4(const float* x, BlockMXFP4* y, int64_t nb);  // llama-quantize's bytes (round to nearest)
+float vec_dot_mxfp4_q8_0(const BlockMXFP4* x, const BlockQ8_0* y, int64_t nb);
+
 // K formats, super-blocks of 256 (quant_k.cpp).
 void dequantize_q2_K(const BlockQ2_K* x, float* y, int64_t nb);
 void dequantize_q3_K(const BlockQ3_K* x, float* y, int64_t nb);

@@ -1,5 +1,6 @@
 #include "kernels/packed.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -9,28 +10,30 @@
 namespace moe {
 namespace {
 
-// A run of bytes of a block and where it goes inside a packed group. Fields of 2 bytes (fp16 scales) are
-// stored row after row; longer runs are split in 4-byte chunks, chunk c of row r at c * 64 + r * 4.
-// Blocks are placed one after the other (kLinear: base + b * stride), or, for the 32-wide formats, in pairs
-// of blocks [scales b, scales b+1 | quants b | quants b+1] so that one stream stays 64-byte aligned
-// (kPairScale / kPairQuants; stride = bytes of one block's quants).
-enum class Place { kLinear, kPairScale, kPairQuants };
+// A run of bytes of a block and where it goes inside a packed group. Scale fields of 1 or 2 bytes (E8M0, fp16)
+// are stored row after row; longer runs are split in 4-byte chunks, chunk c of row r at c * 64 + r * 4.
+// Blocks are placed one after the other (kLinear: base + b * stride), or, for the 32-wide formats, in units
+// of `unit` blocks [scales of each block | quants of each block] so that the quant stream stays 64-byte
+// aligned (kUnitScale / kUnitQuants; stride = bytes of one block's quants; the last unit may hold fewer).
+enum class Place { kLinear, kUnitScale, kUnitQuants };
 
 struct Segment {
   int src;       // offset in the block
   int len;       // bytes
-  bool field2;   // a 2-byte field (else 4-byte interleaved chunks)
+  bool field;    // a 1- or 2-byte scale field, stored row after row (else 4-byte interleaved chunks)
   uint8_t flip;  // xor applied to every byte (Q8_0 quants become unsigned)
   int64_t base;  // group offset of block 0's copy
   int64_t stride;
   Place place = Place::kLinear;
+  int64_t unit = 1;        // blocks per unit (kUnit*)
+  int64_t unit_scale = 0;  // bytes of one block's scale field in a group (kUnit*): kPackRows * its width
 
   int64_t offset(int64_t b, int64_t nb) const {
     if (place == Place::kLinear) return base + b * stride;
-    const int64_t scale_bytes = 2 * kPackRows, unit = 2 * (scale_bytes + stride), u = b / 2;
-    if (place == Place::kPairScale) return u * unit + (b % 2) * scale_bytes;
-    const int64_t in_unit = 2 * u + 1 < nb ? 2 : 1;
-    return u * unit + in_unit * scale_bytes + (b % 2) * stride;
+    const int64_t scale_bytes = unit_scale, u = b / unit, unit_bytes = unit * (scale_bytes + stride);
+    if (place == Place::kUnitScale) return u * unit_bytes + (b % unit) * scale_bytes;
+    const int64_t in_unit = std::min<int64_t>(unit, nb - u * unit);
+    return u * unit_bytes + in_unit * scale_bytes + (b % unit) * stride;
   }
 };
 
@@ -44,9 +47,14 @@ Layout layout_of(DType t, int64_t nb) {
   (void)nb;
   switch (t) {
     case DType::Q8_0:
-      return {2, {{0, 2, true, 0, 0, 32 * P, Place::kPairScale}, {2, 32, false, 0x80, 0, 32 * P, Place::kPairQuants}}};
+      return {2, {{0, 2, true, 0, 0, 32 * P, Place::kUnitScale, 2, 2 * P},
+                  {2, 32, false, 0x80, 0, 32 * P, Place::kUnitQuants, 2, 2 * P}}};
     case DType::Q4_0:
-      return {2, {{0, 2, true, 0, 0, 16 * P, Place::kPairScale}, {2, 16, false, 0, 0, 16 * P, Place::kPairQuants}}};
+      return {2, {{0, 2, true, 0, 0, 16 * P, Place::kUnitScale, 2, 2 * P},
+                  {2, 16, false, 0, 0, 16 * P, Place::kUnitQuants, 2, 2 * P}}};
+    case DType::MXFP4:  // units of 4 blocks: the 4 x 16 exponent bytes fill one 64-byte line
+      return {2, {{0, 1, true, 0, 0, 16 * P, Place::kUnitScale, 4, P},
+                  {1, 16, false, 0, 0, 16 * P, Place::kUnitQuants, 4, P}}};
     case DType::Q4_K: {
       const int64_t s = 144 * P;
       return {4, {{0, 2, true, 0, 0, s}, {2, 2, true, 0, 2 * P, s}, {4, 12, false, 0, 4 * P, s},
@@ -70,7 +78,9 @@ int64_t blocks_per_row(DType t, int64_t k) {
 
 }  // namespace
 
-bool packable(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K; }
+bool packable(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::MXFP4 || t == DType::Q4_K || t == DType::Q6_K;
+}
 
 size_t packed_group_bytes(DType t, int64_t k) { return kPackRows * row_bytes(t, k); }
 
@@ -93,9 +103,8 @@ void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64
         for (int s = 0; s < L.n; ++s) {
           const Segment& S = L.seg[s];
           uint8_t* dst = G + S.offset(b, nb);
-          if (S.field2) {
-            dst[2 * r] = blk ? blk[S.src] : 0;
-            dst[2 * r + 1] = blk ? blk[S.src + 1] : 0;
+          if (S.field) {
+            for (int i = 0; i < S.len; ++i) dst[S.len * r + i] = blk ? blk[S.src + i] : 0;
             continue;
           }
           const uint32_t flip = S.flip * 0x01010101u;
@@ -126,9 +135,8 @@ void unpack_row(DType t, const uint8_t* packed, int64_t row, int64_t k, uint8_t*
     for (int s = 0; s < L.n; ++s) {
       const Segment& S = L.seg[s];
       const uint8_t* src = G + S.offset(b, nb);
-      if (S.field2) {
-        blk[S.src] = src[2 * r];
-        blk[S.src + 1] = src[2 * r + 1];
+      if (S.field) {
+        for (int i = 0; i < S.len; ++i) blk[S.src + i] = src[S.len * r + i];
         continue;
       }
       for (int c = 0; c < S.len / 4; ++c)
@@ -138,7 +146,7 @@ void unpack_row(DType t, const uint8_t* packed, int64_t row, int64_t k, uint8_t*
 }
 
 size_t packed_act_bytes(DType wt, int64_t k) {
-  if (wt == DType::Q8_0 || wt == DType::Q4_0) return static_cast<size_t>(k / kQK) * 8 + static_cast<size_t>(k);
+  if (packable(wt) && vec_dot_type(wt) == DType::Q8_0) return static_cast<size_t>(k / kQK) * 8 + static_cast<size_t>(k);
   if (wt == DType::Q4_K || wt == DType::Q6_K) return row_bytes(DType::Q8_K, k);
   throw Error(std::string("packed_act_bytes: type ") + dtype_name(wt) + " has no packed layout");
 }

@@ -14,11 +14,13 @@ namespace moe {
 
 constexpr int kPackRows = 16;
 
-// Per group and block (block = 32 elements for Q8_0/Q4_0, a 256-element super-block for Q4_K/Q6_K),
+// Per group and block (block = 32 elements for Q8_0/Q4_0/MXFP4, a 256-element super-block for Q4_K/Q6_K),
 // byte offsets inside the group, with nb blocks per row:
 //   Q8_0: pairs of blocks [d[2][16] fp16 | qs[2][8 chunks][16 rows][4]]  (qs stored as w + 128, i.e. unsigned;
 //         with an odd nb the last unit holds one block: [d[16] | qs[8][16][4]])
 //   Q4_0: as Q8_0 with qs[4 chunks][16 rows][4] per block (nibbles as in the file)
+//   MXFP4: units of 4 blocks [e[4][16] | qs[4][4 chunks][16 rows][4]] (E8M0 bytes and nibbles as in the file;
+//         the last unit holds nb % 4 blocks if that is not 0)
 //   Q4_K: per block: d[16] fp16, dmin[16] fp16 | scales[3 dwords][16 rows][4] | qs[32 chunks][16 rows][4]
 //   Q6_K: per block: ql[32 chunks][16][4] | qh[16 chunks][16][4] | scales[4 dwords][16][4] | d[16] fp16
 bool packable(DType t);
@@ -34,8 +36,9 @@ void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64
 void unpack_row(DType t, const uint8_t* packed, int64_t r, int64_t k, uint8_t* row);
 
 // Activation rows for packed weights of type wt ("packed activations"):
-//   Q8_0, Q4_0: d[nb] float | bias[nb] int32 = -128 * (sum of the block's quants) | qs[nb * 32] int8
-//   (the bias cancels the +128 of packed Q8_0 weights; Q4_0 kernels use bias / 16 = -8 * sum)
+//   Q8_0, Q4_0, MXFP4: d[nb] float | bias[nb] int32 = -128 * (sum of the block's quants) | qs[nb * 32] int8
+//   (the bias cancels the +128 of packed Q8_0 weights; Q4_0 kernels use bias / 16 = -8 * sum, MXFP4 kernels
+//   bias * 3 / 32 = -12 * sum)
 //   Q4_K, Q6_K: Q8_K blocks, unchanged.
 // They hold exactly the numbers of the vec_dot_type(wt) row (same quantizer), only laid out for the kernel.
 size_t packed_act_bytes(DType wt, int64_t k);

@@ -29,7 +29,7 @@ struct ContextParams {
   int n_ctx = 0;                       // max positions per sequence (0: default_context_length)
   int n_batch = 256;                   // max tokens per forward step; longer single-sequence inputs are split
   const KernelSet* kernels = nullptr;  // null: SIMD kernels
-  // Repack the weights whose type has a row-interleaved layout (Q8_0, Q4_0, Q4_K, Q6_K) into a private copy
+  // Repack the weights whose type has a row-interleaved layout (Q8_0, Q4_0, MXFP4, Q4_K, Q6_K) into a private copy
   // for the GEMV/GEMM micro-kernels (costs that much memory; other types stay zero-copy in the mapped file).
   bool repack = true;
   // Packed weights built by another Context on the same Model (see Context::packed_weights()), to share.

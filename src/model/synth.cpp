@@ -168,7 +168,9 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
     add_synthetic_vocab(w, vocab);
   }
 
-  // The tensors, in llama.cpp's order.
+  // The tensors, in llama.cpp's order. MXFP4 is for routed experts only (as llama-quantize's MXFP4_MOE): the
+  // other matrices get Q8_0.
+  const DType dense = sp.type == DType::MXFP4 ? DType::Q8_0 : sp.type;
   std::vector<TensorPlan> plan;
   auto mat = [&](const std::string& n, int64_t cols, int64_t rows, DType t) { plan.push_back({n, {cols, rows}, t, TensorPlan::Normal}); };
   auto norm = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Norm}); };
@@ -177,10 +179,10 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   for (int il = 0; il < sp.layers; ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
     norm(b + "attn_norm.weight", sp.hidden);
-    mat(b + "attn_q.weight", sp.hidden, q_dim, sp.type);
-    mat(b + "attn_k.weight", sp.hidden, kv_dim, sp.type);
-    mat(b + "attn_v.weight", sp.hidden, kv_dim, sp.type);
-    mat(b + "attn_output.weight", q_dim, sp.hidden, sp.type);
+    mat(b + "attn_q.weight", sp.hidden, q_dim, dense);
+    mat(b + "attn_k.weight", sp.hidden, kv_dim, dense);
+    mat(b + "attn_v.weight", sp.hidden, kv_dim, dense);
+    mat(b + "attn_output.weight", q_dim, sp.hidden, dense);
     if (a == "qwen3moe") {
       norm(b + "attn_q_norm.weight", hd);
       norm(b + "attn_k_norm.weight", hd);
@@ -214,14 +216,14 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       if (oss) plan.push_back({b + "ffn_down_exps.bias", {sp.hidden, sp.experts}, DType::F32, TensorPlan::Normal});
       if (a == "qwen2moe") {
         mat(b + "ffn_gate_inp_shexp.weight", sp.hidden, 1, DType::F32);
-        mat(b + "ffn_gate_shexp.weight", sp.hidden, shared, sp.type);
-        mat(b + "ffn_up_shexp.weight", sp.hidden, shared, sp.type);
-        mat(b + "ffn_down_shexp.weight", shared, sp.hidden, sp.type);
+        mat(b + "ffn_gate_shexp.weight", sp.hidden, shared, dense);
+        mat(b + "ffn_up_shexp.weight", sp.hidden, shared, dense);
+        mat(b + "ffn_down_shexp.weight", shared, sp.hidden, dense);
       }
     } else {
-      mat(b + "ffn_gate.weight", sp.hidden, ffn, sp.type);
-      mat(b + "ffn_up.weight", sp.hidden, ffn, sp.type);
-      mat(b + "ffn_down.weight", ffn, sp.hidden, sp.type);
+      mat(b + "ffn_gate.weight", sp.hidden, ffn, dense);
+      mat(b + "ffn_up.weight", sp.hidden, ffn, dense);
+      mat(b + "ffn_down.weight", ffn, sp.hidden, dense);
     }
   }
   norm("output_norm.weight", sp.hidden);

@@ -25,7 +25,7 @@ struct SynthSpec {
   int shared_ffn = 0;    // shared expert width (qwen2moe; 0: = expert_ffn)
   int vocab = 512;       // synthetic byte-level BPE vocabulary size (>= 259)
   int ctx = 4096;
-  DType type = DType::F32;        // attention and expert matrices
+  DType type = DType::F32;        // attention and expert matrices (MXFP4: experts only, the others Q8_0)
   DType embd_type = DType::F32;   // token embedding and output head (F32 keeps logits easy to compare)
   bool tied = false;
   float std = 0.1f;

@@ -112,6 +112,75 @@ MOE_ATTR void TileQ32(const uint8_t* G, int64_t nb, size_t lane_off, const uint8
   for (int t = 0; t < T; ++t) out[t] = acc[t];
 }
 
+// ---- MXFP4: 32-element blocks of 4-bit E2M1 codes with an E8M0 shared exponent; activations as for Q8_0. ----
+// A byte table lookup turns each code into 12 + twice its E2M1 value (0..24: unsigned, as the quad dot wants);
+// each block sum starts at -12 * (sum of the block's activations) = bias * 3 / 32 to cancel the +12.
+alignas(16) constexpr uint8_t kMxCodesPlus12[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+
+// The E8M0 bytes of N rows at p as the floats 2^(e-128) (e = 0, 1 give the subnormals 2^-128, 2^-127).
+MOE_ATTR HWY_INLINE VF E8M0Half(const uint8_t* p) {
+  const VI e = hn::PromoteTo(DI(), hn::LoadU(hn::Rebind<uint8_t, DI>(), p));
+  const VI normal = hn::ShiftLeft<23>(hn::Sub(e, hn::Set(DI(), 1)));
+  const VI subnormal = hn::Mul(hn::Set(DI(), 0x00200000), hn::Add(e, hn::Set(DI(), 1)));
+  return hn::BitCast(DF(), hn::IfThenElse(hn::Lt(e, hn::Set(DI(), 2)), subnormal, normal));
+}
+
+// Codes 0..15 in every byte of v -> their table bytes. The table is one vector holding it in each 128-bit block
+// (a byte shuffle); the scalar target, which has no byte vectors, looks the 4 bytes of its lane up one by one.
+#if HWY_TARGET == HWY_SCALAR
+MOE_ATTR HWY_INLINE VI MxTable() { return hn::Zero(DI()); }
+MOE_ATTR HWY_INLINE VI MxLookup(VI, VI v) {
+  const uint32_t u = static_cast<uint32_t>(hn::GetLane(v));
+  uint32_t r = 0;
+  for (int i = 0; i < 4; ++i) r |= uint32_t{kMxCodesPlus12[(u >> (8 * i)) & 15]} << (8 * i);
+  return hn::Set(DI(), static_cast<int32_t>(r));
+}
+#else
+MOE_ATTR HWY_INLINE VI MxTable() {
+  return hn::BitCast(DI(), hn::LoadDup128(hn::Repartition<uint8_t, DI>(), kMxCodesPlus12));
+}
+MOE_ATTR HWY_INLINE VI MxLookup(VI table, VI v) {
+  const hn::Repartition<uint8_t, DI> du8;
+  return hn::BitCast(DI(), hn::TableLookupBytes(hn::BitCast(du8, table), hn::BitCast(du8, v)));
+}
+#endif
+
+template <int T>
+MOE_ATTR void TileMX(const uint8_t* G, int64_t nb, size_t lane_off, const uint8_t* const* xs, VF* out,
+                     const uint8_t* pf_end) {
+  constexpr int64_t kUnitBlocks = 4, kScale = kPackRows, kQuants = 4 * 64;
+  constexpr int64_t kUnit = kUnitBlocks * (kScale + kQuants);  // 4 exponent rows, then 4 quant runs
+  const VI table = MxTable();
+  VF acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = hn::Zero(DF());
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t u = b / kUnitBlocks, in_unit = std::min(kUnitBlocks, nb - u * kUnitBlocks), j = b % kUnitBlocks;
+    const uint8_t* U = G + u * kUnit;
+    if (j == 0)
+      for (int64_t off = 0; off < kUnit; off += 64) PrefetchLine(U + kPrefetchBytes + off, pf_end);
+    const VF wd = E8M0Half(U + j * kScale + lane_off / 4);
+    const uint8_t* wq = U + in_unit * kScale + j * kQuants + lane_off;
+    VI w[8];
+    for (int c = 0; c < 4; ++c) {
+      const VI v = LoadChunk(wq + c * 64);
+      w[c] = MxLookup(table, Nib(v));
+      w[c + 4] = MxLookup(table, NibHi(v));
+    }
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* a = xs[t];
+      const float da = LoadF32(a + 4 * b);
+      const uint8_t* aq = a + 8 * nb + 32 * b;
+      VI s = hn::Set(DI(), LoadI32(a + 4 * (nb + b)) / 32 * 3);  // exact: the bias is a multiple of 128
+      for (int c = 0; c < 4; ++c) {
+        s = DotQuadBcast<true>(s, w[c], aq + 4 * c);
+        s = DotQuadBcast<true>(s, w[c + 4], aq + 16 + 4 * c);
+      }
+      acc[t] = hn::MulAdd(hn::ConvertTo(DF(), s), hn::Mul(wd, hn::Set(DF(), da)), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t] = acc[t];
+}
+
 // ---- Q4_K: super-blocks of 256 = 8 sub-blocks of 32 with 6-bit scales and mins; Q8_K activations. ----
 
 // Scale (kMin = false) or min (true) of sub-block j for every lane, from the three packed scale dwords.
@@ -272,7 +341,7 @@ constexpr int kMaxTokens = 4 * kRegScale;
 
 int MaxTokens(DType wt) {
   switch (wt) {
-    case DType::Q8_0: case DType::Q4_0: return 4 * kRegScale;
+    case DType::Q8_0: case DType::Q4_0: case DType::MXFP4: return 4 * kRegScale;
     case DType::Q4_K: return 2 * kRegScale;
     default: return kRegScale;
   }
@@ -284,6 +353,7 @@ MOE_ATTR void RunTile(DType wt, const uint8_t* G, int64_t nb, size_t lane_off, c
   switch (wt) {
     case DType::Q8_0: return TileQ32<T, false>(G, nb, lane_off, xs, out, pf_end);
     case DType::Q4_0: return TileQ32<T, true>(G, nb, lane_off, xs, out, pf_end);
+    case DType::MXFP4: return TileMX<T>(G, nb, lane_off, xs, out, pf_end);
     case DType::Q4_K:
       if constexpr (T <= 2 * kRegScale) return TileQ4K<T>(G, nb, lane_off, xs, out, pf_end);
       break;

@@ -20,14 +20,17 @@ async function expectError(promise, status, what) {
   throw new Error(`${what}: no error`);
 }
 
+let stage = 'start';
 async function main() {
   const server = await startServer(moe, ['--parallel', '4', '--ctx', '256', '-t', '2']);
   const base = `http://127.0.0.1:${server.port}`;
   try {
     const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'unused', maxRetries: 0, timeout: 60000 });
+    stage = 'models';
     const models = await client.models.list();
     check(models.data.length === 1 && models.data[0].id === 'default', 'models: ' + JSON.stringify(models.data));
 
+    stage = 'chat';
     // Plain chat at temperature 0 = `moe run --chat --temp 0`.
     const question = 'What is the capital of France?';
     const cli = execFileSync(moe, ['run', '--chat', '-p', question, '--temp', '0', '-n', '20', '-t', '2'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
@@ -39,6 +42,7 @@ async function main() {
           chat.usage.total_tokens === chat.usage.prompt_tokens + chat.usage.completion_tokens, 'usage ' + JSON.stringify(chat.usage));
     check(['stop', 'length'].includes(chat.choices[0].finish_reason), 'finish_reason');
 
+    stage = 'stream';
     // Streamed: the same text in deltas, usage in a last chunk with no choices.
     const stream = await client.chat.completions.create({ messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 20,
                                                           stream: true, stream_options: { include_usage: true } });
@@ -53,6 +57,7 @@ async function main() {
     check(chunks > 3 && finish === chat.choices[0].finish_reason, `chunks ${chunks}, finish ${finish}`);
     check(usage && usage.completion_tokens === chat.usage.completion_tokens, 'stream usage ' + JSON.stringify(usage));
 
+    stage = 'logprobs';
     // Logprobs: at temperature 0 the chosen token is the most likely one.
     const lp = await client.chat.completions.create({ messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 5,
                                                       logprobs: true, top_logprobs: 3 });
@@ -63,6 +68,7 @@ async function main() {
       check(Math.abs(t.top_logprobs[0].logprob - t.logprob) < 1e-5, 'greedy token is the top one');
     }
 
+    stage = 'stop';
     // Stop string: the text ends just before it.
     if (text.length > 6) {
       const stop = text.slice(3, 6);
@@ -71,6 +77,7 @@ async function main() {
             `stop ${JSON.stringify(stop)}: ${JSON.stringify(st.choices[0].message.content)}`);
     }
 
+    stage = 'completions';
     // Completions, plain and streamed, with a token limit.
     const comp = await client.completions.create({ model: 'default', prompt: 'Once upon a time', max_tokens: 12, temperature: 0 });
     check(comp.object === 'text_completion' && comp.choices[0].text.length > 0 && comp.usage.completion_tokens <= 12, 'completion');
@@ -79,16 +86,19 @@ async function main() {
       ctext += c.choices.length ? c.choices[0].text : '';
     check(ctext === comp.choices[0].text, `streamed completion ${JSON.stringify(ctext)} != ${JSON.stringify(comp.choices[0].text)}`);
 
+    stage = 'seed';
     // Sampling with a seed is repeatable.
     const s1 = await client.completions.create({ prompt: 'The sea', max_tokens: 10, temperature: 1, seed: 7, top_p: 0.9 });
     const s2 = await client.completions.create({ prompt: 'The sea', max_tokens: 10, temperature: 1, seed: 7, top_p: 0.9 });
     check(s1.choices[0].text === s2.choices[0].text, 'same seed, same text');
 
+    stage = 'moe';
     // Expert controls and statistics (the "moe" extension passes through the client).
     const k1 = await client.chat.completions.create({ messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 4,
                                                       moe: { experts_k: 1, stats: true } });
     check(k1.moe && k1.moe.experts_per_token === 1 && k1.moe.layers.length > 0, 'moe stats ' + JSON.stringify(k1.moe));
 
+    stage = 'errors';
     // Errors: OpenAI's shape and status, raised by the client as APIError.
     let e = await expectError(client.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], temperature: 5 }), 400, 'temperature 5');
     check(e.param === 'temperature' && e.type === 'invalid_request_error', 'error param/type ' + JSON.stringify(e.error));
@@ -99,6 +109,7 @@ async function main() {
     e = await expectError(client.chat.completions.create({ messages: [] }), 400, 'no messages');
     let r = await fetch(base + '/v1/chat/completions', { method: 'POST', body: '{"messages": [', headers: { 'Content-Type': 'application/json' } });
     check(r.status === 400 && (await r.json()).error.code === 'invalid_json', 'bad JSON');
+    stage = 'body limit';
     r = await fetch(base + '/v1/chat/completions', { method: 'POST', body: 'x'.repeat(2 << 20) });
     check(r.status === 413 && (await r.json()).error.message.includes('limit'), 'body limit: ' + r.status);
     r = await fetch(base + '/v1/nothing');
@@ -110,6 +121,7 @@ async function main() {
     check(/moe_generated_tokens_total [1-9]/.test(metrics) && /moe_queue_length 0/.test(metrics) && /moe_batch_sequences_mean/.test(metrics), 'metrics');
     check(/moe_requests_total\{endpoint="\/v1\/chat\/completions",status="400"\} [1-9]/.test(metrics), 'metrics counts errors');
 
+    stage = 'sigterm';
     // SIGTERM mid-stream: the stream still ends normally, then the server exits 0.
     const long = await client.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me a long story.' }], max_tokens: 60,
                                                         temperature: 0.7, stream: true });
@@ -128,6 +140,7 @@ async function main() {
 }
 
 main().catch((e) => {
+  console.error(`serve_openai: failed at stage '${stage}'`);
   console.error(e.stack || String(e));
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 // `moe serve`: the OpenAI-compatible HTTP server with continuous batching (src/serve).
-#include <pthread.h>
+#include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +16,18 @@
 #include "tokenizer/tokenizer.h"
 
 namespace moe::cli {
+
+namespace {
+
+// SIGTERM/SIGINT -> one byte down a pipe that a waiting thread reads (a handler may run on any thread, and threads
+// that libraries start before main, like OpenBLAS's, would not see a blocked mask).
+int g_signal_pipe[2] = {-1, -1};  // set once before the handlers are installed; written only by them
+void on_signal(int sig) {
+  const char b = static_cast<char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &b, 1);
+}
+
+}  // namespace
 
 int cmd_serve(int argc, char** argv) {
   CLI::App app{"Serve a GGUF model over an OpenAI-compatible HTTP API, batching concurrent requests", "serve"};
@@ -41,14 +53,7 @@ int cmd_serve(int argc, char** argv) {
   rf.add_to(app);
   mf.add_to(app);
   return run_command(app, argc, argv, [&] {
-    // SIGTERM/SIGINT go to one waiting thread (blocked everywhere else, before any thread starts).
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     std::signal(SIGPIPE, SIG_IGN);  // a client that left must fail a write, not kill the server
-
     const std::string file = resolve_model_path(path);
     auto model = Model::load(file);
     if (!model->file().has("tokenizer.ggml.tokens")) throw UsageError(file + " has no tokenizer: the server needs one");
@@ -69,18 +74,26 @@ int cmd_serve(int argc, char** argv) {
     std::fprintf(stderr, "moe serve: %s on http://%s:%d (%d slots of %d tokens, %d threads)\n", so.model_name.c_str(),
                  so.host.c_str(), port, parallel, ctx.n_ctx(), pool.size());
     std::fflush(stderr);
-    std::atomic<bool> exiting{false};
+    if (pipe(g_signal_pipe) != 0) throw Error("cannot create the signal pipe");
+    struct sigaction sa = {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
     std::thread waiter([&] {
-      int sig = 0;
-      sigwait(&sigs, &sig);
-      if (exiting.load()) return;
-      std::fprintf(stderr, "moe serve: signal %d: finishing the requests in flight, then exiting\n", sig);
+      char b = 0;
+      while (read(g_signal_pipe[0], &b, 1) < 0 && errno == EINTR) {
+      }
+      if (b == 0) return;  // the server stopped by itself
+      std::fprintf(stderr, "moe serve: signal %d: finishing the requests in flight, then exiting\n", b);
       server.shutdown();
     });
     server.run();
-    exiting.store(true);
-    pthread_kill(waiter.native_handle(), SIGTERM);
+    const char zero = 0;
+    [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &zero, 1);
     waiter.join();
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
     if (store) print_memory_summary(stderr, *store, 0);
     std::fprintf(stderr, "moe serve: stopped\n");
     return 0;

@@ -175,35 +175,33 @@ void Scheduler::start_job(int s, std::shared_ptr<Job> job) {
 }
 
 void Scheduler::finish(Slot& slot, const std::string& reason, const std::string& error) {
-  Job& j = *slot.job;
   if (slot.dec && slot.stops && reason != "error") {
     std::string tail = slot.stops->push(slot.dec->flush());
     tail += slot.stops->flush();
     if (!tail.empty()) emit(slot, tail, nullptr, false);
   }
-  {
-    std::lock_guard lock(j.mu_);
-    j.pending_.done = true;
-    j.pending_.finish_reason = reason;
-    j.pending_.error = error;
-    j.pending_.usage = slot.usage;
-    j.pending_.stats = std::move(slot.stats);
-    j.pending_.tokens = slot.out;
-  }
-  j.cv_.notify_all();
-  {
-    std::lock_guard lock(mu_);
-    ++m_.requests_done;
-    if (reason == "cancelled") ++m_.requests_cancelled;
-  }
-  slot.job.reset();
+  std::shared_ptr<Job> job = std::move(slot.job);
   slot.sampler.reset();
   slot.dec.reset();
   slot.stops.reset();
   // A sampled token that was never fed is not in the cache; `cached` stays exactly what the KV cache holds.
   slot.next = -1;
-  std::lock_guard lock(mu_);
-  m_.active = static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& x) { return x.job != nullptr; }));
+  {  // the metrics first, so that whoever sees the job done also sees its slot free
+    std::lock_guard lock(mu_);
+    ++m_.requests_done;
+    if (reason == "cancelled") ++m_.requests_cancelled;
+    m_.active = static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& x) { return x.job != nullptr; }));
+  }
+  {
+    std::lock_guard lock(job->mu_);
+    job->pending_.done = true;
+    job->pending_.finish_reason = reason;
+    job->pending_.error = error;
+    job->pending_.usage = slot.usage;
+    job->pending_.stats = std::move(slot.stats);
+    job->pending_.tokens = slot.out;
+  }
+  job->cv_.notify_all();
 }
 
 void Scheduler::emit(Slot& slot, const std::string& text, TokenLogprob* lp, bool with_trace) {

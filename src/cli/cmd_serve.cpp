@@ -94,7 +94,7 @@ int cmd_serve(int argc, char** argv) {
     waiter.join();
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    if (store) print_memory_summary(stderr, *store, 0);
+    if (store) print_memory_summary(stderr, *store, server.scheduler_metrics().step_tokens);
     std::fprintf(stderr, "moe serve: stopped\n");
     return 0;
   });

@@ -43,6 +43,7 @@ Scheduler::Scheduler(Context& ctx, const Tokenizer& tok, SchedulerParams p) : ct
   slots_.resize(static_cast<size_t>(ctx.n_seq()));
   for (Slot& s : slots_) s.seen.assign(static_cast<size_t>(n_vocab), 0);
   inputs_.reserve(slots_.size());
+  keys_.reserve(slots_.size());
   input_slot_.reserve(slots_.size());
   row_slot_.assign(static_cast<size_t>(ctx.n_batch()), -1);
   logits_.assign(slots_.size() * static_cast<size_t>(n_vocab), 0.f);
@@ -220,12 +221,12 @@ bool Scheduler::step() {
   for (Slot& s : slots_)
     if (s.job && s.job->cancelled()) finish(s, "cancelled");
   // The group of equal routing controls this step serves: groups take turns, in slot order.
-  std::vector<const std::string*> keys;
+  keys_.clear();
   for (const Slot& s : slots_)
-    if (s.job && std::none_of(keys.begin(), keys.end(), [&](const std::string* k) { return *k == s.job->routing_key; }))
-      keys.push_back(&s.job->routing_key);
-  if (keys.empty()) return false;
-  const std::string key = *keys[group_turn_++ % keys.size()];
+    if (s.job && std::none_of(keys_.begin(), keys_.end(), [&](const std::string* k) { return *k == s.job->routing_key; }))
+      keys_.push_back(&s.job->routing_key);
+  if (keys_.empty()) return false;
+  const std::string& key = *keys_[group_turn_++ % keys_.size()];
   inputs_.clear();
   input_slot_.clear();
   int budget = ctx_.n_batch();

@@ -49,6 +49,7 @@ class Server {
   // Refuses new requests (503), lets the running and queued ones finish, then stops run().
   void shutdown();
   std::string metrics_text() const;
+  SchedulerMetrics scheduler_metrics() const { return sched_.metrics(); }
 
  private:
   void routes();

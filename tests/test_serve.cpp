@@ -399,3 +399,16 @@ TEST(ServeScheduler, MatchesMoeRunChatTemp0) {
   // `moe run` prints the ids it streamed (end-of-generation excluded); the server's token list includes it.
   EXPECT_EQ(text_tokens(o), cli);
 }
+
+TEST(ServeCli, BadFlagsAndUnbindableAddressesAreOneLineErrors) {
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+           {"serve", "--port", "70000"}, {"serve", "--parallel", "0"}, {"serve", "--queue", "-1"}, {"serve", "--no-such-flag"}}) {
+    CliResult r = run_moe(args);
+    EXPECT_EQ(r.exit_code, 2) << args[1];
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  // An address of no interface of this machine (TEST-NET-3): the bind fails with the address named.
+  CliResult r = run_moe({"serve", "--host", "203.0.113.7", "--port", "8080", "-t", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot bind 203.0.113.7:8080"), std::string::npos) << r.err;
+}

@@ -233,8 +233,11 @@ bool Scheduler::step() {
   const RoutingControl* ctl = nullptr;
   bool observe = false;
   // Decoding sequences first (one token each), then prompt chunks from the sequences still prefilling.
+  // The first slot served rotates, so that a --batch smaller than the number of sequences starves none of them.
+  const size_t first = rotate_++ % slots_.size();
   for (int pass = 0; pass < 2; ++pass)
-    for (size_t si = 0; si < slots_.size() && budget > 0; ++si) {
+    for (size_t i = 0; i < slots_.size() && budget > 0; ++i) {
+      const size_t si = (first + i) % slots_.size();
       Slot& s = slots_[si];
       if (!s.job || s.job->routing_key != key) continue;
       const bool decoding = s.prompt_done == s.job->prompt.size();

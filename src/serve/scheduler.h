@@ -149,7 +149,7 @@ class Scheduler final : public RoutingObserver {
 
   // Step scratch (allocated once).
   std::string current_key_;
-  size_t group_turn_ = 0;
+  size_t group_turn_ = 0, rotate_ = 0;
   std::vector<const std::string*> keys_;  // this step: the distinct control keys of busy slots
   std::vector<SeqInput> inputs_;
   std::vector<int> input_slot_;

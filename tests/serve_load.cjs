@@ -85,6 +85,20 @@ async function main() {
   } finally {
     await server.stop();
   }
+  // One slot and one place in the queue: of three requests at once, the third gets 503 in OpenAI's error shape.
+  const small = await startServer(moe, ['--parallel', '1', '--queue', '1', '--ctx', '256', '-t', '2']);
+  try {
+    const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 40, ignore_eos: true });
+    const res = await Promise.all([0, 1, 2].map(() => fetch(`http://127.0.0.1:${small.port}/v1/completions`,
+      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }).then(async (r) => ({ status: r.status, body: await r.json() }))));
+    const statuses = res.map((r) => r.status).sort();
+    check(JSON.stringify(statuses) === '[200,200,503]', 'statuses ' + JSON.stringify(statuses));
+    const busy = res.find((r) => r.status === 503).body.error;
+    check(busy.code === 'queue_full' && busy.type === 'server_error', 'queue full error ' + JSON.stringify(busy));
+    console.log('serve_load: queue full -> 503');
+  } finally {
+    await small.stop();
+  }
 }
 
 main().catch((e) => {

@@ -304,11 +304,11 @@ TEST(ServeScheduler, ReusesCachedPrefixAndFreesCancelledSlots) {
 TEST(ServeScheduler, QueueLimitAndDrain) {
   ThreadPool pool(2);
   Context ctx(*bundled().model, pool, {.n_ctx = 128, .n_seq = 1});
-  Scheduler s(ctx, *bundled().tok, {.max_queue = 2});
+  Scheduler s(ctx, *bundled().tok, {.max_queue = 1});
   const auto prompt = chat_prompt(kPrompts[0]);
   auto j1 = greedy_job(prompt, 4), j2 = greedy_job(prompt, 4);
-  EXPECT_TRUE(s.submit(j1));
-  EXPECT_TRUE(s.submit(j2));
+  EXPECT_TRUE(s.submit(j1));                       // for the slot
+  EXPECT_TRUE(s.submit(j2));                       // waits
   EXPECT_FALSE(s.submit(greedy_job(prompt, 4)));  // full
   s.start();
   s.drain();  // finishes both, then refuses

@@ -76,7 +76,8 @@ void Scheduler::start() { thread_ = std::thread([this] { loop(); }); }
 bool Scheduler::submit(std::shared_ptr<Job> job) {
   {
     std::lock_guard lock(mu_);
-    if (draining_.load() || stop_ || static_cast<int>(queue_.size()) >= p_.max_queue) return false;
+    // Room: a free slot (the job passes through the queue on its way there) or a place among the waiting.
+    if (draining_.load() || stop_ || static_cast<int>(queue_.size()) + m_.active >= p_.max_queue + m_.slots) return false;
     queue_.push_back(std::move(job));
     m_.queued = static_cast<int>(queue_.size());
   }

@@ -75,7 +75,7 @@ class Job {
 };
 
 struct SchedulerParams {
-  int max_queue = 64;      // waiting requests beyond the busy slots; more -> submit() refuses (HTTP 503)
+  int max_queue = 64;      // requests that may wait while every slot is busy; more -> submit() refuses (HTTP 503)
   int prefill_chunk = 64;  // prompt tokens per sequence per step, so decoding sequences keep flowing
 };
 

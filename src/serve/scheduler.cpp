@@ -272,7 +272,7 @@ bool Scheduler::step() {
     Slot& s = slots_[static_cast<size_t>(input_slot_[i])];
     for (size_t k = 0; k < inputs_[i].tokens.size(); ++k) row_slot_[static_cast<size_t>(t++)] = input_slot_[i];
     s.last_row = inputs_[i].logits ? t - 1 : -1;
-    s.trace.experts.assign(static_cast<size_t>(ctx_.config().n_layer), {});
+    if (s.job->trace) s.trace.experts.assign(static_cast<size_t>(ctx_.config().n_layer), {});
     if (s.job->stats) s.stats.tokens += static_cast<int64_t>(inputs_[i].tokens.size());
   }
   ctx_.set_observer(observe ? this : nullptr);

@@ -388,14 +388,24 @@ TEST(ServeScheduler, MatchesMoeRunChatTemp0) {
   std::istringstream in(r.out);
   for (int32_t id; in >> id;) cli.push_back(id);
   ThreadPool pool(2);
-  Context ctx(*bundled().model, pool, {.n_ctx = 512, .n_seq = 3});
+  // Alone, then as one of 8 sequences sharing every step (the others sampled at temperature 0.9).
+  Context ctx(*bundled().model, pool, {.n_ctx = 512, .n_seq = 8});
   Scheduler s(ctx, *bundled().tok, {.prefill_chunk = 3});
-  auto j = greedy_job(chat_prompt(kPrompts[1]), 16);
-  auto other = greedy_job(chat_prompt(kPrompts[2]), 16);
-  ASSERT_TRUE(s.submit(other));
-  ASSERT_TRUE(s.submit(j));
   s.start();
+  auto alone = greedy_job(chat_prompt(kPrompts[1]), 16);
+  ASSERT_TRUE(s.submit(alone));
+  EXPECT_EQ(text_tokens(wait_done(*alone)), cli);
+  std::vector<std::shared_ptr<Job>> others;
+  for (int i = 0; i < 7; ++i) {
+    others.push_back(greedy_job(chat_prompt(kPrompts[i == 1 ? 0 : i]), 20));
+    others.back()->sampler.temperature = 0.9f;
+    others.back()->sampler.seed = static_cast<uint64_t>(i);
+    ASSERT_TRUE(s.submit(others.back()));
+  }
+  auto j = greedy_job(chat_prompt(kPrompts[1]), 16);
+  ASSERT_TRUE(s.submit(j));
   Job::Output o = wait_done(*j);
+  for (auto& x : others) wait_done(*x);
   // `moe run` prints the ids it streamed (end-of-generation excluded); the server's token list includes it.
   EXPECT_EQ(text_tokens(o), cli);
 }

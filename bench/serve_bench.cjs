@@ -2,15 +2,16 @@
 // Every stream asks for N tokens past end-of-generation (ignore_eos) after a short prompt; decode rate =
 // tokens generated after each stream's first token / wall time from the first stream's first token to the last
 // stream's end. Needs only Node (plain fetch, no npm packages).
-// Usage: node bench/serve_bench.cjs BASE_URL [N_TOKENS=128] [STREAMS=1,8] [REPEATS=3]
+// Usage: node bench/serve_bench.cjs BASE_URL [N_TOKENS=128] [STREAMS=1,8] [REPEATS=3] [TEMPERATURE=0]
+// (temperature > 0 adds the sampler's cost: it sorts the whole vocabulary for every token.)
 'use strict';
-const [base, nTok = '128', streamsArg = '1,8', repeats = '3'] = process.argv.slice(2);
+const [base, nTok = '128', streamsArg = '1,8', repeats = '3', temperature = '0'] = process.argv.slice(2);
 if (!base) { console.error('usage: node serve_bench.cjs BASE_URL [N_TOKENS] [STREAMS] [REPEATS]'); process.exit(2); }
 
 async function stream(i, n) {
   const res = await fetch(base + '/v1/completions', {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ prompt: `Chapter ${i + 1}. It was`, max_tokens: n, temperature: 0.8, seed: i, stream: true, stream_options: { include_usage: true }, ignore_eos: true }),
+    body: JSON.stringify({ prompt: `Chapter ${i + 1}. It was`, max_tokens: n, temperature: +temperature, seed: i, stream: true, stream_options: { include_usage: true }, ignore_eos: true }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const reader = res.body.getReader();

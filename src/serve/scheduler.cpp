@@ -105,8 +105,19 @@ void Scheduler::loop() {
       if (stop_) return;
       if (draining_.load() && queue_.empty() && !busy()) return;
     }
-    admit();
-    step();
+    try {
+      admit();
+      step();
+    } catch (const std::exception& e) {
+      // Nothing may take the server down: the requests in this step fail, the others go on.
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        Slot& s = slots_[i];
+        if (!s.job) continue;
+        ctx_.truncate(static_cast<int>(i), std::min(ctx_.n_past(static_cast<int>(i)), static_cast<int>(s.cached.size())));
+        s.cached.resize(static_cast<size_t>(ctx_.n_past(static_cast<int>(i))));
+        finish(s, "error", e.what());
+      }
+    }
   }
 }
 

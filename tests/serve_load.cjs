@@ -86,7 +86,8 @@ async function main() {
     await server.stop();
   }
   // One slot and one place in the queue: of three requests at once, the third gets 503 in OpenAI's error shape.
-  const small = await startServer(moe, ['--parallel', '1', '--queue', '1', '--ctx', '256', '-t', '2']);
+  // Under a memory budget (experts streamed into a cache) /metrics reports the cache's hit rate.
+  const small = await startServer(moe, ['--parallel', '1', '--queue', '1', '--ctx', '256', '-t', '2', '--mem-budget', '20M']);
   try {
     const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 40, ignore_eos: true });
     const res = await Promise.all([0, 1, 2].map(() => fetch(`http://127.0.0.1:${small.port}/v1/completions`,
@@ -96,6 +97,9 @@ async function main() {
     const busy = res.find((r) => r.status === 503).body.error;
     check(busy.code === 'queue_full' && busy.type === 'server_error', 'queue full error ' + JSON.stringify(busy));
     console.log('serve_load: queue full -> 503');
+    const hit = metric(await (await fetch(`http://127.0.0.1:${small.port}/metrics`)).text(), 'moe_expert_cache_hit_rate');
+    check(hit > 0 && hit <= 1, 'expert cache hit rate ' + hit);
+    console.log(`serve_load: expert cache hit rate ${hit.toFixed(3)} under --mem-budget 20M`);
   } finally {
     await small.stop();
   }

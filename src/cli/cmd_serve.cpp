@@ -45,7 +45,7 @@ int cmd_serve(int argc, char** argv) {
   app.add_option("--ctx", n_ctx, "context length per sequence (0: min(4096, trained))")->check(CLI::NonNegativeNumber);
   app.add_option("--batch", n_batch, "max tokens per forward step")->check(CLI::Range(1, 65536))->capture_default_str();
   app.add_option("--prefill-chunk", sp.prefill_chunk, "prompt tokens per sequence per step")->check(CLI::Range(1, 65536))->capture_default_str();
-  app.add_option("--queue", sp.max_queue, "requests that may wait for a slot; more get 503")->check(CLI::Range(0, 100000))->capture_default_str();
+  app.add_option("--queue", sp.max_queue, "requests that may wait for a slot; more get 503")->check(CLI::Range(0, 10000))->capture_default_str();
   app.add_option("--max-body-kb", max_body_kb, "largest request body in KiB (more: 413)")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--model-name", so.model_name, "model id reported by /v1/models (default: the file name)");
   app.add_option("-t,--threads", threads, "threads (0: all)");

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -138,8 +139,9 @@ Server::Server(Context& ctx, const Tokenizer& tok, RoutingControl base, ServerOp
     : ctx_(ctx), tok_(tok), chat_(tok), base_(std::move(base)), opt_(std::move(opt)), sched_(ctx, tok, sp),
       http_(std::make_unique<httplib::Server>()) {
   created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  // Every waiting request holds an HTTP worker (streams block in their provider): room for all slots and the queue.
-  const size_t workers = static_cast<size_t>(ctx.n_seq() + sp.max_queue + 8);
+  // Every waiting request holds an HTTP worker (streams block in their provider): room for all slots and the queue,
+  // within reason (connections beyond the workers wait in httplib's own queue, unread).
+  const size_t workers = static_cast<size_t>(std::min(ctx.n_seq() + sp.max_queue + 8, 512));
   http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   http_->set_payload_max_length(opt_.max_body);
   http_->set_read_timeout(30, 0);

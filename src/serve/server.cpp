@@ -285,6 +285,10 @@ void Server::generate(bool chat, const std::string& body, void* res_ptr) {
     count(endpoint, e.status);
     send_error(res, e);
     return;
+  } catch (const UsageError& e) {  // the tokenizer or template refused the input
+    count(endpoint, 400);
+    send_error(res, ApiError(400, e.what()));
+    return;
   }
   count(endpoint, 200);
   ResponseMeta meta{(chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id_++), r.model.empty() ? opt_.model_name : r.model,

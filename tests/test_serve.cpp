@@ -76,6 +76,7 @@ TEST(ServeApi, ParsesCompletionRequest) {
 }
 
 TEST(ServeApi, RejectsBadRequestsNamingTheField) {
+  const std::string long_stop = R"({"messages":[{"role":"user","content":"x"}],"stop":")" + std::string(257, 'a') + "\"}";
   struct Case {
     bool chat;
     const char* body;
@@ -94,6 +95,8 @@ TEST(ServeApi, RejectsBadRequestsNamingTheField) {
       {true, R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})", "max_tokens"},
       {true, R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n"},
       {true, R"({"messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]})", "stop"},
+      {true, R"({"messages":[{"role":"user","content":"x"}],"stop":""})", "stop"},
+      {true, long_stop.c_str(), "stop"},
       {true, R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":3})", "top_logprobs"},
       {true, R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":30,"logprobs":true})", "top_logprobs"},
       {true, R"({"messages":[{"role":"user","content":"x"}],"moe":{"experts_k":0}})", "moe.experts_k"},

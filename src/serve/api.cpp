@@ -109,8 +109,9 @@ void parse_common(const json& j, GenRequest& r) {
     r.seed = static_cast<uint64_t>(integer(*v, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), "seed"));
   if (const json* v = field(j, "stop")) {
     r.stop = string_list(*v, "stop", 4);
+    // Bounded: the scanner compares the held-back tail with every stop string after each token.
     for (const auto& s : r.stop)
-      if (s.empty()) bad("stop", "'stop' strings must not be empty");
+      if (s.empty() || s.size() > 256) bad("stop", "'stop' strings must have 1 to 256 bytes");
   }
   if (const json* v = field(j, "presence_penalty"))
     r.presence_penalty = static_cast<float>(number(*v, -2.0, 2.0, "presence_penalty"));

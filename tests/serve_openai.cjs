@@ -42,6 +42,13 @@ async function main() {
           chat.usage.total_tokens === chat.usage.prompt_tokens + chat.usage.completion_tokens, 'usage ' + JSON.stringify(chat.usage));
     check(['stop', 'length'].includes(chat.choices[0].finish_reason), 'finish_reason');
 
+    stage = 'second turn';
+    // A second turn re-evaluates only what the slot holding the first one does not have.
+    const turn2 = await client.chat.completions.create({ messages: [{ role: 'user', content: question }, { role: 'assistant', content: text },
+                                                                    { role: 'user', content: 'And then?' }], temperature: 0, max_tokens: 4 });
+    check(turn2.usage.prompt_tokens_details.cached_tokens >= chat.usage.prompt_tokens,
+          `cached ${turn2.usage.prompt_tokens_details.cached_tokens} of the first turn's ${chat.usage.prompt_tokens} prompt tokens`);
+
     stage = 'stream';
     // Streamed: the same text in deltas, usage in a last chunk with no choices.
     const stream = await client.chat.completions.create({ messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 20,

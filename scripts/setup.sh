@@ -9,12 +9,13 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev \
   libhwy-dev nlohmann-json3-dev libpcre2-dev libcli11-dev libopenblas-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev chromium \
   python3 python3-numpy python3-jinja2 python3-torch >/dev/null
 command -v node >/dev/null && command -v npm >/dev/null || $SUDO apt-get install -y -qq nodejs npm >/dev/null
 
-# The tokenizer tests' JavaScript oracles (transformers.js's tokenizers, tiktoken, the gpt-oss vocabulary):
-# the versions pinned in tests/npm/package.json, installed outside the source tree, once.
+# The tests' JavaScript: the tokenizer oracles (transformers.js's tokenizers, tiktoken, the gpt-oss vocabulary),
+# OpenAI's Node client and puppeteer-core for the server tests; the versions pinned in tests/npm/package.json,
+# installed outside the source tree, once.
 oracle="${MOE_NPM_ORACLE:-/opt/moe-oracle}"
 if ! node tests/tokenizer_oracle.cjs "$oracle" --check 2>/dev/null; then
   $SUDO mkdir -p "$oracle"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, CI): Release build + every test, then the bad-input and kernel tests again under
-# AddressSanitizer/UBSan, then bounded libFuzzer runs of the GGUF parser, the tokenizer, the Jinja templates
-# and the template JSON context.
+# AddressSanitizer/UBSan, then bounded libFuzzer runs of the GGUF parser, the tokenizer, the Jinja templates,
+# the template JSON context and the server's request parser.
 # Oracle data is read from ../shared/testdata (or $MOE_TESTDATA); without it those tests report as skipped.
 # Set MOE_TEST_QUICK=1 to skip the sanitizer and fuzz stages.
 set -euo pipefail
@@ -20,7 +20,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_
   -DMOE_ASAN=ON -DMOE_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" \
-   -R "Gguf|ModelErrors|Cli|Router|Dispatch|MoeFfn|Quant|Tokenizer|Jinja|Template|Simd|Parity|TrainOps|TrainMoe|TrainData|TrainOptim|TrainCli|TrainResume|Prune|Profiler|Steering")
+   -R "Gguf|ModelErrors|Cli|Router|Dispatch|MoeFfn|Quant|Tokenizer|Jinja|Template|Simd|Parity|TrainOps|TrainMoe|TrainData|TrainOptim|TrainCli|TrainResume|Prune|Profiler|Steering|ServeApi")
 
 # libFuzzer (ASan + UBSan), bounded: the GGUF parser 60 s, the tokenizer, the Jinja template parser/renderer
 # and `moe template`'s JSON context 30 s each (MOE_FUZZ_SECONDS sets all four). A finding fails the run; the
@@ -29,7 +29,7 @@ fuzz_secs="${MOE_FUZZ_SECONDS:-}"
 echo "== fuzzing: GGUF parser, tokenizer, Jinja templates, template JSON context"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_BUILD_FUZZ=ON \
   -DMOE_BUILD_TESTS=OFF -DMOE_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_tokenizer fuzz_jinja fuzz_template_context
+cmake --build build-fuzz -j"$jobs" --target fuzz_gguf fuzz_tokenizer fuzz_jinja fuzz_template_context fuzz_serve_request
 td="${MOE_TESTDATA:-../shared/testdata}"
 corpus=build-fuzz/corpus_gguf
 mkdir -p "$corpus" build-fuzz/artifacts
@@ -61,4 +61,9 @@ if [ -d "$td/templates" ]; then
 else
   echo "-- fuzz_template_context not run: it renders the chat templates of $td/templates, which is missing"
 fi
+# The server's request parser (the first byte picks chat or completions).
+mkdir -p build-fuzz/corpus_serve
+{ printf '\001'; cat fuzz/serve_seeds/chat.json; } >build-fuzz/corpus_serve/seed-chat
+{ printf '\000'; cat fuzz/serve_seeds/completion.json; } >build-fuzz/corpus_serve/seed-completion
+run_fuzzer fuzz_serve_request "${fuzz_secs:-20}" -max_len=4096 -dict=fuzz/serve_request.dict build-fuzz/corpus_serve
 echo "== all tests passed"

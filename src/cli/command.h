@@ -35,5 +35,6 @@ int cmd_steer_find(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_cache_sim(int argc, char** argv);
 int cmd_train(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 }  // namespace moe::cli

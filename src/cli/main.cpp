@@ -15,6 +15,7 @@ const Command kCommands[] = {
     {"logits", moe::cli::cmd_logits, "write float32 logits for every position of a token list (parity hook)"},
     {"synth", moe::cli::cmd_synth, "write a random-weight GGUF of any shape and type"},
     {"chat", moe::cli::cmd_chat, "chat in the terminal with the model's chat template"},
+    {"serve", moe::cli::cmd_serve, "OpenAI-compatible HTTP server with continuous batching and a web page"},
     {"perplexity", moe::cli::cmd_perplexity, "bits per byte and perplexity of a text file"},
     {"profile", moe::cli::cmd_profile, "measure expert usage per task: stats file, heatmaps, routing trace"},
     {"prune", moe::cli::cmd_prune, "keep the most important experts per layer; write a smaller GGUF"},

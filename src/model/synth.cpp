@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "format/gguf.h"
+#include "format/tensor_names.h"
 
 namespace moe {
 namespace {
@@ -138,45 +139,45 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   std::vector<TensorPlan> plan;
   auto mat = [&](const std::string& n, int64_t cols, int64_t rows, DType t) { plan.push_back({n, {cols, rows}, t, TensorPlan::Normal}); };
   auto norm = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Norm}); };
-  mat("token_embd.weight", sp.hidden, vocab, sp.embd_type);
+  mat(tensor_name::kTokenEmbd, sp.hidden, vocab, sp.embd_type);
   for (int il = 0; il < sp.layers; ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
-    norm(b + "attn_norm.weight", sp.hidden);
-    mat(b + "attn_q.weight", sp.hidden, q_dim, sp.type);
-    mat(b + "attn_k.weight", sp.hidden, kv_dim, sp.type);
-    mat(b + "attn_v.weight", sp.hidden, kv_dim, sp.type);
-    mat(b + "attn_output.weight", q_dim, sp.hidden, sp.type);
+    norm(b + tensor_name::kAttnNorm, sp.hidden);
+    mat(b + tensor_name::kAttnQ, sp.hidden, q_dim, sp.type);
+    mat(b + tensor_name::kAttnK, sp.hidden, kv_dim, sp.type);
+    mat(b + tensor_name::kAttnV, sp.hidden, kv_dim, sp.type);
+    mat(b + tensor_name::kAttnOutput, q_dim, sp.hidden, sp.type);
     if (a == "qwen3moe") {
-      norm(b + "attn_q_norm.weight", hd);
-      norm(b + "attn_k_norm.weight", hd);
+      norm(b + tensor_name::kAttnQNorm, hd);
+      norm(b + tensor_name::kAttnKNorm, hd);
     } else if (a == "olmoe") {
-      norm(b + "attn_q_norm.weight", q_dim);
-      norm(b + "attn_k_norm.weight", kv_dim);
+      norm(b + tensor_name::kAttnQNorm, q_dim);
+      norm(b + tensor_name::kAttnKNorm, kv_dim);
     } else if (a == "qwen2moe") {
-      norm(b + "attn_q.bias", q_dim);
-      norm(b + "attn_k.bias", kv_dim);
-      norm(b + "attn_v.bias", kv_dim);
+      norm(b + tensor_name::kAttnQBias, q_dim);
+      norm(b + tensor_name::kAttnKBias, kv_dim);
+      norm(b + tensor_name::kAttnVBias, kv_dim);
     }
-    norm(b + "ffn_norm.weight", sp.hidden);
+    norm(b + tensor_name::kFfnNorm, sp.hidden);
     if (sp.experts > 0) {
-      mat(b + "ffn_gate_inp.weight", sp.hidden, sp.experts, DType::F32);
-      plan.push_back({b + "ffn_gate_exps.weight", {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
-      plan.push_back({b + "ffn_up_exps.weight", {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
-      plan.push_back({b + "ffn_down_exps.weight", {sp.expert_ffn, sp.hidden, sp.experts}, sp.type, TensorPlan::Normal});
+      mat(b + tensor_name::kFfnGateInp, sp.hidden, sp.experts, DType::F32);
+      plan.push_back({b + tensor_name::kFfnGateExps, {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
+      plan.push_back({b + tensor_name::kFfnUpExps, {sp.hidden, sp.expert_ffn, sp.experts}, sp.type, TensorPlan::Normal});
+      plan.push_back({b + tensor_name::kFfnDownExps, {sp.expert_ffn, sp.hidden, sp.experts}, sp.type, TensorPlan::Normal});
       if (a == "qwen2moe") {
-        mat(b + "ffn_gate_inp_shexp.weight", sp.hidden, 1, DType::F32);
-        mat(b + "ffn_gate_shexp.weight", sp.hidden, shared, sp.type);
-        mat(b + "ffn_up_shexp.weight", sp.hidden, shared, sp.type);
-        mat(b + "ffn_down_shexp.weight", shared, sp.hidden, sp.type);
+        mat(b + tensor_name::kFfnGateInpShexp, sp.hidden, 1, DType::F32);
+        mat(b + tensor_name::kFfnGateShexp, sp.hidden, shared, sp.type);
+        mat(b + tensor_name::kFfnUpShexp, sp.hidden, shared, sp.type);
+        mat(b + tensor_name::kFfnDownShexp, shared, sp.hidden, sp.type);
       }
     } else {
-      mat(b + "ffn_gate.weight", sp.hidden, ffn, sp.type);
-      mat(b + "ffn_up.weight", sp.hidden, ffn, sp.type);
-      mat(b + "ffn_down.weight", ffn, sp.hidden, sp.type);
+      mat(b + tensor_name::kFfnGate, sp.hidden, ffn, sp.type);
+      mat(b + tensor_name::kFfnUp, sp.hidden, ffn, sp.type);
+      mat(b + tensor_name::kFfnDown, ffn, sp.hidden, sp.type);
     }
   }
-  norm("output_norm.weight", sp.hidden);
-  if (!sp.tied) mat("output.weight", sp.hidden, vocab, sp.embd_type);
+  norm(tensor_name::kOutputNorm, sp.hidden);
+  if (!sp.tied) mat(tensor_name::kOutput, sp.hidden, vocab, sp.embd_type);
   for (auto& t : plan)
     if (t.ne.size() == 2 && t.ne[1] == 1 && t.name.find("shexp") != std::string::npos) t.ne.resize(1);  // {n_embd}
 

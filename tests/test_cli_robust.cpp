@@ -1,5 +1,6 @@
 // Bad input found by trying `moe` as a new user would (issue 16): each of these crashed, hung, ran out of
 // memory or failed silently before; now each is one clear line on stderr and a non-zero exit (or a note).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -7,6 +8,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -358,4 +361,37 @@ TEST(CliRobust, CliReferenceNamesEveryFlagAndReadmeNoOther) {
   for (const auto& flag : flags_in(readme.substr(a, b - a)))
     if (!names_flag(all_help, flag)) unknown += " " + flag;
   EXPECT_TRUE(unknown.empty()) << "README.md names flags no command has:" << unknown;
+}
+
+TEST(CliRobust, CtrlCDoesNotEndTheChat) {
+  // SIGINT killed `moe chat` (and the whole conversation) before; now it stops a reply or, at the prompt, is a
+  // note, and the chat goes on to the next message.
+  const std::string err_path = moe::test::scratch_dir("cli_robust_sigint") + "/err.txt";
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  const std::string model = tiny_model();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(in[0], 0);
+    ::close(in[1]);
+    const int devnull = ::open("/dev/null", O_WRONLY), err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(devnull, 1);
+    ::dup2(err, 2);
+    ::execl(MOE_CLI_PATH, "moe", "chat", "-m", model.c_str(), "-n", "4", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the model loads and the chat waits for input
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string input = "hi\n/exit\n";
+  ASSERT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
+  ::close(in[1]);
+  int status = 0;
+  for (int i = 0; i < 600 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(contains(moe::test::read_file(err_path), "(Ctrl-C")) << moe::test::read_file(err_path);
 }

@@ -63,6 +63,7 @@ std::optional<std::string> read_line(bool interactive, bool* interrupted) {
   std::string line;
   if (std::getline(std::cin, line)) return line;
   if (g_interrupted) {  // read() was interrupted by Ctrl-C: not the end of input
+    std::clearerr(stdin);
     std::cin.clear();
     *interrupted = true;
     return std::string();

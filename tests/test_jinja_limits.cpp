@@ -142,7 +142,8 @@ TEST(JinjaLimits, DeepNestingIsASyntaxErrorNotAStackOverflow) {
 
 TEST(JinjaLimits, OrdinaryNestingStillRenders) {
   const int n = 100;
-  EXPECT_EQ(render("{{ " + repeat("(", n) + "7" + repeat(")", n) + " }}"), "7");
+  EXPECT_EQ(render("{{ " + repeat("(", 250) + "7" + repeat(")", 250) + " }}"), "7");  // one level per bracket
+  EXPECT_EQ(render("{{ " + repeat("not ", 250) + "1 }}"), "True");
   EXPECT_EQ(render("{{ 0" + repeat(" + 1", n) + " }}"), "100");
   EXPECT_EQ(render(repeat("{% if 1 %}", n) + "x" + repeat("{% endif %}", n)), "x");
   EXPECT_EQ(render("{{ " + repeat("[", n) + repeat("]", n) + "|length }}"), "1");

@@ -441,8 +441,8 @@ class Parser {
   ExprPtr parse_and() { return binary_chain(ExprKind::And, "and", &Parser::parse_not); }
 
   ExprPtr parse_not() {
-    Nest nest(*this);
     if (is_name("not")) {
+      Nest nest(*this);
       auto e = std::make_unique<Expr>(ExprKind::Not, advance().line);
       e->children.push_back(parse_not());
       return sealed(std::move(e));

@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev \
-  libhwy-dev nlohmann-json3-dev libpcre2-dev libcli11-dev libopenblas-dev \
+  libhwy-dev nlohmann-json3-dev libpcre2-dev libedit-dev libcli11-dev libopenblas-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev chromium \
   python3 python3-numpy python3-jinja2 python3-torch >/dev/null
 command -v node >/dev/null && command -v npm >/dev/null || $SUDO apt-get install -y -qq nodejs npm >/dev/null

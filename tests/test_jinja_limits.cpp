@@ -95,3 +95,69 @@ TEST(JinjaLimits, IntegerEdgesDoNotTrapOrOverflow) {
             "[-9223372036854775808, -1, 9223372036854775806]");
   EXPECT_EQ(render("{{ [1, 2, 3][2::9223372036854775807] }}|{{ 'abc'[1::9223372036854775807] }}"), "[3]|b");
 }
+
+namespace {
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+std::string nesting_error(const std::string& src) {
+  try {
+    Template t(src);
+    t.render(nlohmann::ordered_json::object());
+  } catch (const TemplateSyntaxError& e) {
+    return e.what();
+  }
+  return "(no syntax error)";
+}
+
+}  // namespace
+
+// Each of these recursed once per level in the parser, the interpreter or the tree's destructor and died of a
+// stack overflow (SIGSEGV) at about 10,000 levels; now they stop at a fixed depth with a syntax error.
+TEST(JinjaLimits, DeepNestingIsASyntaxErrorNotAStackOverflow) {
+  const int n = 10000;
+  for (const std::string& src : {
+           "{{ " + repeat("(", n) + "1" + repeat(")", n) + " }}",
+           "{{ " + repeat("[", n) + repeat("]", n) + " }}",
+           "{{ " + repeat("{'a': ", n) + "1" + repeat("}", n) + " }}",
+           "{{ " + repeat("not ", n) + "1 }}",
+           "{{ " + repeat("-", n) + "1 }}",
+           "{{ 1" + repeat(" + 1", 10 * n) + " }}",
+           "{{ 1" + repeat(" and 1", 10 * n) + " }}",
+           "{{ x" + repeat(".a", 10 * n) + " }}",
+           "{{ x" + repeat("[0]", 10 * n) + " }}",
+           "{{ x" + repeat("|first", 10 * n) + " }}",
+           "{{ f" + repeat("()", 10 * n) + " }}",
+           "{{ 1 if 1 else" + repeat(" 1 if 1 else", n) + " 2 }}",
+           repeat("{% if 1 %}", n) + "x" + repeat("{% endif %}", n),
+           repeat("{% for i in [1] %}", n) + "x" + repeat("{% endfor %}", n),
+       }) {
+    EXPECT_NE(nesting_error(src).find("nests deeper than"), std::string::npos) << src.substr(0, 40);
+  }
+}
+
+TEST(JinjaLimits, OrdinaryNestingStillRenders) {
+  const int n = 100;
+  EXPECT_EQ(render("{{ " + repeat("(", 250) + "7" + repeat(")", 250) + " }}"), "7");  // one level per bracket
+  EXPECT_EQ(render("{{ " + repeat("not ", 250) + "1 }}"), "True");
+  EXPECT_EQ(render("{{ 0" + repeat(" + 1", n) + " }}"), "100");
+  EXPECT_EQ(render(repeat("{% if 1 %}", n) + "x" + repeat("{% endif %}", n)), "x");
+  EXPECT_EQ(render("{{ " + repeat("[", n) + repeat("]", n) + "|length }}"), "1");
+}
+
+TEST(JinjaLimits, DeepJsonContextIsAnErrorNotAStackOverflow) {
+  const int n = 10000;
+  auto deep = nlohmann::ordered_json::parse("{\"x\": " + repeat("[", n) + repeat("]", n) + "}");
+  try {
+    Template("{{ x|length }}").render(deep);
+    ADD_FAILURE() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_NE(std::string(e.what()).find("JSON context nests deeper than"), std::string::npos) << e.what();
+  }
+  auto ok = nlohmann::ordered_json::parse("{\"x\": " + repeat("[", 100) + repeat("]", 100) + "}");
+  EXPECT_EQ(Template("{{ x|length }}").render(ok), "1");
+}

@@ -7,6 +7,7 @@
 
 #include "model/context.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 #include "support/reference.h"
 #include "support/testdata.h"
 
@@ -17,12 +18,18 @@ namespace {
 
 struct Case {
   std::string model;  // file stem in reference/
-  bool exact;         // F32: tight tolerance; quantized: loose comparison
+  bool exact;         // F32: top-10 ids equal; quantized: top-5 overlap
+  float tol;          // bound on max |logit - llama.cpp's logit|, prompt rows and greedy steps
 };
 
+// Tolerances at what we measure (max |diff| over the 3 prompts, prompt rows / teacher-forced greedy steps, 2 threads,
+// 2026-12-05): qwen3moe-tiny-f32 3.0e-6 / 1.9e-6, llama-moe-tiny-f32 5.3e-6 / 2.4e-6, stories260K-f32 1.4e-5 /
+// 7.6e-6 (logits up to 22); q8_0 7.2e-7 / 2.0e-2, tiny-q4_k_m 6.9e-2 / 3.1e-2, h256-q4_k_m 5.3e-6 / 5.4e-2. The
+// quantized files differ where a rounding of the quantized activations flips (reference/README.md); most rows
+// agree to 1e-6.
 const Case kCases[] = {
-    {"qwen3moe-tiny-f32", true},   {"llama-moe-tiny-f32", true},     {"stories260K-f32", true},
-    {"qwen3moe-tiny-q8_0", false}, {"qwen3moe-tiny-q4_k_m", false}, {"qwen3moe-h256-q4_k_m", false},
+    {"qwen3moe-tiny-f32", true, 1e-4f},   {"llama-moe-tiny-f32", true, 1e-4f},   {"stories260K-f32", true, 1e-4f},
+    {"qwen3moe-tiny-q8_0", false, 0.1f}, {"qwen3moe-tiny-q4_k_m", false, 0.1f}, {"qwen3moe-h256-q4_k_m", false, 0.1f},
 };
 
 class Parity : public ::testing::TestWithParam<Case> {};
@@ -57,8 +64,8 @@ TEST_P(Parity, PromptLogitsMatchLlamaCpp) {
         top5_overlap_min = std::min(top5_overlap_min, overlap);
       }
     }
-    if (c.exact) EXPECT_LE(worst, 1e-3f) << stem;
-    else EXPECT_GE(top5_overlap_min, 4) << stem;
+    EXPECT_LE(worst, c.tol) << stem;
+    if (!c.exact) EXPECT_GE(top5_overlap_min, 4) << stem;
     std::printf("%s prompt%d: %zu tokens, max |diff| %.3g\n", c.model.c_str(), p, ids.size(), worst);
   }
 }
@@ -103,8 +110,9 @@ std::vector<StepTop> read_top10(const std::string& path) {
 int argmax(const std::vector<float>& v) { return top_k(v.data(), v.size(), 1)[0]; }
 
 // Teacher-forced: feed llama.cpp's greedy ids one at a time (1-token decodes through the KV cache) and compare
-// each step's logits with the recorded top-10; free-running greedy must reproduce the ids wherever the
-// recorded margin between the two best logits is not a near-tie.
+// each step's logits with the recorded top-10. Free-running greedy must choose llama.cpp's id at every step whose
+// recorded margin between the two best logits exceeds the tolerance; at a closer step where our choice differs,
+// llama.cpp's id is fed instead, so the later steps are still checked (the check used to stop at the first).
 void check_greedy(const Case& c, const std::string& stem, const std::vector<int32_t>& prompt, int n_steps) {
   auto model = Model::load(testdata_path("reference/" + c.model + ".gguf"));
   ThreadPool pool(2);
@@ -113,32 +121,43 @@ void check_greedy(const Case& c, const std::string& stem, const std::vector<int3
   auto tops = read_top10(stem + ".top10.txt");
   ASSERT_EQ(static_cast<int>(greedy.size()), n_steps);
   ASSERT_EQ(static_cast<int>(tops.size()), n_steps);
-  const float tol = c.exact ? 1e-3f : 0.25f;
+  // The recorded logits have 6 decimals: half a unit in the last place on top of the tolerance.
+  const float tol = c.tol + 5e-7f;
+  const float decisive = tol;
 
   Context forced(*model, pool, {.n_ctx = 512});
   std::vector<float> logits(n_vocab);
   forced.decode(prompt, logits.data(), false);
+  float worst = 0;
   for (int s = 0; s < n_steps; ++s) {
     for (auto [id, val] : tops[s].top) {
       EXPECT_NEAR(logits[id], val, tol) << stem << " step " << s << " id " << id;
+      worst = std::max(worst, std::abs(logits[id] - val));
     }
     const float margin = tops[s].top[0].second - tops[s].top[1].second;
-    if (margin > (c.exact ? 1e-4f : 0.05f)) {
+    if (margin > decisive) {
       EXPECT_EQ(argmax(logits), greedy[s]) << stem << " step " << s;
     }
     forced.decode(std::vector<int32_t>{greedy[s]}, logits.data(), false);
   }
 
-  // Free running: our own choices, compared up to the first recorded near-tie.
   Context run(*model, pool, {.n_ctx = 512});
   run.decode(prompt, logits.data(), false);
+  int compared = 0, resynced = 0;
   for (int s = 0; s < n_steps; ++s) {
     const float margin = tops[s].top[0].second - tops[s].top[1].second;
-    if (margin < (c.exact ? 1e-4f : 0.05f)) break;
-    const int id = argmax(logits);
-    ASSERT_EQ(id, greedy[s]) << stem << " free-running step " << s;
+    int id = argmax(logits);
+    if (margin > decisive) {
+      ++compared;
+      ASSERT_EQ(id, greedy[s]) << stem << " free-running step " << s << " (margin " << margin << ")";
+    } else if (id != greedy[s]) {
+      id = greedy[s];
+      ++resynced;
+    }
     run.decode(std::vector<int32_t>{id}, logits.data(), false);
   }
+  std::printf("%s: greedy-step max |diff| %.3g; free-running ids compared at %d of %d steps (%d near-ties resynced)\n",
+              stem.substr(stem.rfind('/') + 1).c_str(), worst, compared, n_steps, resynced);
 }
 
 TEST_P(Parity, GreedyContinuationsMatchLlamaCpp) {
@@ -152,10 +171,28 @@ TEST_P(Parity, GreedyContinuationsMatchLlamaCpp) {
 
 TEST(ParityStories, TwoHundredGreedyStepsFromBosAndFromPrompt) {
   MOE_REQUIRE_TESTDATA();
-  const Case c{"stories260K-f32", true};
+  const Case c = kCases[2];
+  ASSERT_EQ(c.model, "stories260K-f32");
+  auto model = Model::load(testdata_path("reference/stories260K-f32.gguf"));
+  const Tokenizer tok = Tokenizer::from_gguf(model->file());
+  ThreadPool pool(2);
+  const int n_vocab = model->config().n_vocab;
   for (const char* run : {"once", "bos"}) {
     const std::string stem = testdata_path(std::string("reference/stories260K-f32.") + run);
-    check_greedy(c, stem + ".greedy200", read_ids(stem + ".tokens.txt"), 200);
+    const auto prompt = read_ids(stem + ".tokens.txt");
+    // Prompt rows, as for the three prompts.
+    const auto expect = read_f32(stem + ".logits.f32");
+    ASSERT_EQ(expect.size(), prompt.size() * static_cast<size_t>(n_vocab));
+    Context ctx(*model, pool, {.n_ctx = 512});
+    std::vector<float> logits(expect.size());
+    ctx.decode(prompt, logits.data(), true);
+    EXPECT_LE(max_abs_diff(logits.data(), expect.data(), expect.size()), c.tol) << stem;
+    check_greedy(c, stem + ".greedy200", prompt, 200);
+    // The text: llama2.c's run.c prints these bytes (the bos run's equal its test_all.py expected_stdout).
+    std::vector<int32_t> all = prompt;
+    const auto greedy = read_ids(stem + ".greedy200.txt");
+    all.insert(all.end(), greedy.begin(), greedy.end());
+    EXPECT_EQ(tok.decode(all, true), read_file(stem + ".greedy200.text.txt")) << stem;
   }
 }
 

@@ -52,9 +52,9 @@ std::string first_difference(const std::string& want, const std::string& got) {
 
 TEST(TemplatesVsJinja2, EveryTemplateAndConversationMatchesThroughTheCli) {
   MOE_REQUIRE_TESTDATA();
-  if (!have_jinja2()) GTEST_SKIP() << kPython << " with jinja2 is not available";
+  if (!have_jinja2()) MOE_ORACLE_MISSING(kPython << " with jinja2 is not available");
   const std::string templates = moe::test::testdata_path("templates");
-  if (!fs::is_directory(templates)) GTEST_SKIP() << "no templates folder in the test data";
+  if (!fs::is_directory(templates)) MOE_ORACLE_MISSING("no templates folder in the test data");
   const std::string conversations = std::string(MOE_SOURCE_DIR) + "/tests/jinja/conversations";
   const std::string out = moe::test::scratch_dir("templates_vs_jinja2");
   json manifest = run_oracle("templates", templates, conversations, out);
@@ -93,7 +93,7 @@ TEST(TemplatesVsJinja2, EveryTemplateAndConversationMatchesThroughTheCli) {
 }
 
 TEST(TemplatesVsJinja2, SnippetCorpusMatches) {
-  if (!have_jinja2()) GTEST_SKIP() << kPython << " with jinja2 is not available";
+  if (!have_jinja2()) MOE_ORACLE_MISSING(kPython << " with jinja2 is not available");
   const std::string dir = std::string(MOE_SOURCE_DIR) + "/tests/jinja";
   const std::string out = moe::test::scratch_dir("snippets_vs_jinja2");
   json manifest = run_oracle("snippets", dir + "/snippets.txt", dir + "/snippet_context.json", out);

@@ -11,6 +11,7 @@
 #include "format/gguf.h"
 #include "support/testdata.h"
 #include "tokenizer/bpe_trainer.h"
+#include "tokenizer/chat.h"
 #include "tokenizer/hf_tokenizer_json.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
@@ -343,6 +344,10 @@ TEST(Tokenizer, BadMetadataIsAFormatError) {
   m = tiny_bpe();
   m.bos = 100000;
   expect_format_error(m, "bos_token_id = 100000 is out of range");
+  // -1 as u32 means "no token" (llama.cpp's llama2.c converter writes it); stories260K failed to load before.
+  m = tiny_bpe();
+  m.pad = 4294967295LL;
+  EXPECT_NO_THROW(load_via_gguf(m));
   m = tiny_bpe();
   m.model = "bert";
   expect_format_error(m, "unsupported tokenizer model 'bert'");
@@ -356,6 +361,13 @@ TEST(Tokenizer, BadMetadataIsAFormatError) {
   m = tiny_bpe();
   m.add_eos = true;
   expect_format_error(m, "no EOS token");
+  // Merges that name strings outside the vocabulary were accepted and tokenized into ids no model has.
+  m = tiny_bpe();
+  m.merges.push_back("zz qq");
+  expect_format_error(m, "merge 4 'zz qq' names 'zz', which is not a token");
+  m = tiny_bpe();
+  m.merges.push_back("h o");  // both parts are tokens, "ho" is not
+  expect_format_error(m, "names 'ho', which is not a token");
 
   GgufWriter w;
   w.set("tokenizer.ggml.model", GgufValue::make_string("gpt2"));
@@ -439,14 +451,14 @@ TEST(Tokenizer, Nfc) {
 TEST(Tokenizer, CommandLine) {
   MOE_REQUIRE_TESTDATA();
   const std::string gpt2 = gguf_vocab("gpt-2"), spm = gguf_vocab("llama-spm");
-  auto r = test::run_moe({"tokenize", "-m", gpt2, "--ids", "--text", "Hello world"});
+  auto r = test::run_moe({"tokenize", "-m", gpt2, "--ids", "-p", "Hello world"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "15496 995\n");
-  r = test::run_moe({"tokenize", "-m", spm, "--ids", "--text", "Hello world"});
+  r = test::run_moe({"tokenize", "-m", spm, "--ids", "-p", "Hello world"});
   EXPECT_EQ(r.out, "1 15043 3186\n");
-  r = test::run_moe({"tokenize", "-m", spm, "--ids", "--no-bos", "--text", "Hello world"});
+  r = test::run_moe({"tokenize", "-m", spm, "--ids", "--no-bos", "-p", "Hello world"});
   EXPECT_EQ(r.out, "15043 3186\n");
-  r = test::run_moe({"tokenize", "-m", spm, "--ids", "--no-bos", "--parse-special", "--text", "<s>"});
+  r = test::run_moe({"tokenize", "-m", spm, "--ids", "--no-bos", "--parse-special", "-p", "<s>"});
   EXPECT_EQ(r.out, "1\n");
   const std::string dir = test::scratch_dir("tokenizer_cli");
   test::write_file(dir + "/in.txt", "Hello world");
@@ -456,12 +468,16 @@ TEST(Tokenizer, CommandLine) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("15496 -> 'Hello'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("995 -> ' world'"), std::string::npos) << r.out;
-  r = test::run_moe({"tokenize", "-m", hf_json("qwen3"), "--ids", "--text", "Hello world"});
+  r = test::run_moe({"tokenize", "-m", hf_json("qwen3"), "--ids", "-p", "Hello world"});
   EXPECT_EQ(r.out, "9707 1879\n");
   EXPECT_EQ(test::run_moe({"tokenize", "-m", gpt2, "--bogus"}).exit_code, 2);
   EXPECT_EQ(test::run_moe({"tokenize", "-m", gpt2}).exit_code, 2);  // no text
-  EXPECT_EQ(test::run_moe({"tokenize", "-m", gpt2, "--text", "a", "--file", "b"}).exit_code, 2);
-  r = test::run_moe({"tokenize", "-m", dir + "/missing.gguf", "--text", "a"});
+  EXPECT_EQ(test::run_moe({"tokenize", "-m", gpt2, "-p", "a", "--file", "b"}).exit_code, 2);
+  r = test::run_moe({"tokenize", "-m", gpt2, "--ids", "--text", dir + "/in.txt"});  // a file, as elsewhere
+  EXPECT_EQ(r.out, "15496 995\n");
+  r = test::run_moe({"tokenize", "-m", gpt2, "--ids", "-p", "-"}, "Hello world");
+  EXPECT_EQ(r.out, "15496 995\n");
+  r = test::run_moe({"tokenize", "-m", dir + "/missing.gguf", "-p", "a"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
 }
@@ -518,4 +534,18 @@ TEST(BpeTrainer, LearnsTheMostFrequentPairsFirst) {
   tiny.vocab_size = 1000;
   tiny.pre = "no-such-pre";
   EXPECT_THROW(BpeTrainer{tiny}, UsageError);
+}
+
+// `moe chat` ends a reply where the template ends an assistant turn, for models that write that text instead of
+// an end-of-generation token.
+TEST(Tokenizer, ChatTemplateEndOfTurn) {
+  const Tokenizer plain = load_via_gguf(tiny_bpe());
+  EXPECT_EQ(ChatFormatter(plain).end_of_turn(), "User:");
+  const Tokenizer chatml = load_via_gguf(tiny_bpe({"<|endoftext|>", "<|im_start|>", "<|im_end|>"}));
+  EXPECT_EQ(ChatFormatter(chatml).end_of_turn(), "<|im_end|>");
+  auto m = tiny_bpe();
+  m.chat_template = "{% for m in messages %}{{ m.content }}<eot>\n\n{% endfor %}";
+  EXPECT_EQ(ChatFormatter(load_via_gguf(m)).end_of_turn(), "<eot>");
+  m.chat_template = "{{ raise_exception('no') }}";
+  EXPECT_EQ(ChatFormatter(load_via_gguf(m)).end_of_turn(), "");
 }

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/score_windows.h"
 #include "format/gguf.h"
 #include "support/testdata.h"
 #include "train/data.h"
@@ -40,7 +41,7 @@ std::string text_of(int lines, int seed) {
 
 TEST(TrainData, ParallelPiecesEncodeLikeTheWholeText) {
   const std::string corpus = test::testdata_path("corpus/moby-dick.txt");
-  if (corpus.empty() || !fs::exists(corpus)) GTEST_SKIP() << "no testdata corpus";
+  if (corpus.empty() || !fs::exists(corpus)) MOE_ORACLE_MISSING("no testdata corpus");
   const std::string dir = test::scratch_dir("train_data_vocab");
   auto r = test::run_moe({"train-tokenizer", "--text", corpus, "--vocab-size", "1024", "-o", dir + "/v.gguf"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -187,4 +188,24 @@ TEST(TrainOptim, AdamWMatchesAScalarReferenceAndClips) {
   EXPECT_NEAR(adam.clip(pool, g.data(), 1.0f), norm, 1e-9);
   EXPECT_NEAR(adam.grad_norm(pool, g.data()), 1.0, 1e-5);
   EXPECT_FLOAT_EQ(AdamW::clip_factor(0.5, 1.0f), 1.0f);
+}
+
+// The sliding-window plan `moe perplexity` and training's evaluate_text share: every target once, each with at
+// least span - stride tokens of context after the first window.
+TEST(TrainData, ScoreWindowsPredictEachTokenOnceWithContext) {
+  for (int64_t n : {0, 1, 2, 7, 100, 101}) {
+    for (int64_t span : {1, 4, 16}) {
+      for (int64_t stride = 1; stride <= span; stride += 3) {
+        std::vector<int> seen(static_cast<size_t>(std::max<int64_t>(n, 1)), 0);
+        for (const ScoreWindow& w : score_windows(n, span, stride)) {
+          ASSERT_LE(w.first, w.last);
+          ASSERT_LE(w.last, std::min(w.begin + span, n - 1));
+          if (w.begin > 0) EXPECT_GE(w.first - 1 - w.begin, span - stride) << n << " " << span << " " << stride;
+          for (int64_t t = w.first; t <= w.last; ++t) ++seen[static_cast<size_t>(t)];
+        }
+        for (int64_t t = 1; t < n; ++t) EXPECT_EQ(seen[static_cast<size_t>(t)], 1) << n << " " << span << " " << stride;
+      }
+    }
+  }
+  EXPECT_THROW(score_windows(10, 4, 5), moe::UsageError);
 }

@@ -111,10 +111,10 @@ int cmd_bench(int argc, char** argv) {
   bool json = false, no_repack = false, profile = false;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("-p,--n-prompt", n_prompt, "prompt tokens processed as one batch from an empty context")
-      ->check(CLI::PositiveNumber);
-  app.add_option("-n,--n-gen", n_gen, "one-token decodes timed after the prompt")->check(CLI::NonNegativeNumber);
+      ->check(Positive);
+  app.add_option("-n,--n-gen", n_gen, "one-token decodes timed after the prompt")->check(NonNegative);
   app.add_option("-t,--threads", threads, "threads (0: all)");
-  app.add_option("-r,--repetitions", reps, "repetitions (median and min/max are reported)")->check(CLI::PositiveNumber);
+  app.add_option("-r,--repetitions", reps, "repetitions (median and min/max are reported)")->check(Positive);
   app.add_option("--kernels", kernels, "kernel set: simd or ref")->check(CLI::IsMember({"simd", "ref"}));
   app.add_flag("--no-repack", no_repack, "use every weight in its file layout (no load-time repacking)");
   app.add_option("--bw-mib", bw_mib, "size of the bandwidth probe buffer in MiB")->check(CLI::Range(64, 65536));

@@ -3,11 +3,50 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "format/gguf.h"
 #include "model/context.h"
 #include "model/model.h"
 #include "model/model_info.h"
 
 namespace moe::cli {
+
+namespace {
+
+// A vocabulary-only GGUF (train-tokenizer's output, llama.cpp's ggml-vocab-*.gguf) has no weights to load.
+void print_tokenizer_only(const GgufFile& f) {
+  const auto tokens = f.get_string_array("tokenizer.ggml.tokens");
+  std::printf("file:          %s (GGUF v%u, %s)\n", f.path().c_str(), f.version(), human_bytes(f.file_size()).c_str());
+  std::printf("contents:      a tokenizer only (no model weights: %zu tensors)\n", f.tensors().size());
+  std::printf("tokenizer:     %s, pre-tokenizer %s; %zu tokens; chat template %s\n",
+              f.get_string("tokenizer.ggml.model").value_or("none").c_str(),
+              f.get_string("tokenizer.ggml.pre").value_or("default").c_str(), tokens ? tokens->size() : size_t{0},
+              f.has("tokenizer.chat_template") ? "yes" : "no");
+  if (const auto merges = f.get_string_array("tokenizer.ggml.merges")) std::printf("merges:        %zu\n", merges->size());
+  for (const char* key : {"bos", "eos", "eot", "pad"})
+    if (const auto id = f.get_int(std::string("tokenizer.ggml.") + key + "_token_id");
+        id && tokens && *id >= 0 && static_cast<size_t>(*id) < tokens->size())
+      std::printf("%s:%*s%lld '%s'\n", key, static_cast<int>(14 - std::string(key).size()), "", static_cast<long long>(*id),
+                  (*tokens)[static_cast<size_t>(*id)].c_str());
+}
+
+// `moe prune` records the original ids of the experts it kept: [n_layer][kept], -1 for dense layers.
+void print_pruned(const GgufFile& f, const ModelConfig& c) {
+  const auto kept = f.get_int_array("moe.pruned.kept_experts");
+  const auto original = f.get_uint("moe.pruned.original_expert_count");
+  if (!kept || !original || c.n_expert <= 0 || kept->size() != static_cast<size_t>(c.n_layer) * c.n_expert) return;
+  std::printf("pruned:        kept %d of %llu experts; original ids per layer:", c.n_expert,
+              static_cast<unsigned long long>(*original));
+  for (int l = 0; l < c.n_layer; ++l) {
+    const int64_t* row = kept->data() + static_cast<size_t>(l) * c.n_expert;
+    if (row[0] < 0) continue;
+    std::printf(" %d:[", l);
+    for (int e = 0; e < c.n_expert; ++e) std::printf(e ? " %lld" : "%lld", static_cast<long long>(row[e]));
+    std::printf("]");
+  }
+  std::printf("\n");
+}
+
+}  // namespace
 
 int cmd_info(int argc, char** argv) {
   CLI::App app{"Describe a GGUF model: architecture, experts, parameters, tensor types, memory", "info"};
@@ -17,11 +56,19 @@ int cmd_info(int argc, char** argv) {
   bool metadata = false;
   app.add_option("model", path, "GGUF file (default: the bundled model)");
   app.add_option("-m,--model", path, "GGUF file (same as the positional argument)");
-  app.add_option("--ctx", ctx, "context length used for the KV-cache estimate (0: min(4096, trained), as run uses)")->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", top_k, "report active parameters for this many experts per token")->check(CLI::NonNegativeNumber);
+  app.add_option("--ctx", ctx, "context length used for the KV-cache estimate (0: min(4096, trained), as run uses)")->check(NonNegative);
+  app.add_option("--top-k", top_k, "report active parameters for this many experts per token")->check(NonNegative);
   app.add_flag("--metadata", metadata, "also list every metadata key");
   return run_command(app, argc, argv, [&] {
-    auto model = Model::load(resolve_model_path(path));
+    path = resolve_model_path(path);
+    {
+      GgufFile file(path);
+      if (file.tensors().empty() && file.has("tokenizer.ggml.tokens")) {
+        print_tokenizer_only(file);
+        return 0;
+      }
+    }
+    auto model = Model::load(path);
     const ModelConfig& c = model->config();
     ModelStats s = model_stats(*model, top_k);
     const GgufFile& f = model->file();
@@ -64,6 +111,7 @@ int cmd_info(int argc, char** argv) {
       if (c.attn_sinks) std::printf(" per-head sinks;");
       std::printf("\n");
     }
+    print_pruned(f, c);
     std::printf("vocabulary:    %d tokens; output head %s\n", c.n_vocab, c.tied_output ? "tied to the embedding" : "separate");
     std::printf("context:       %d trained\n", c.n_ctx_train);
     std::printf("parameters:    %s total, %s active per token", human_count(s.params_total).c_str(),

@@ -37,8 +37,8 @@ int cmd_perplexity(int argc, char** argv) {
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("--text", text_path, "UTF-8 text file")->required();
   app.add_option("--ctx", window, "window (context) length in tokens")->check(CLI::Range(2, 1 << 20));
-  app.add_option("--stride", stride, "tokens the window advances (default: half the window)")->check(CLI::NonNegativeNumber);
-  app.add_option("--max-bytes", max_bytes, "evaluate only the first N bytes of the file (0: all)")->check(CLI::NonNegativeNumber);
+  app.add_option("--stride", stride, "tokens the window advances (default: half the window)")->check(NonNegative);
+  app.add_option("--max-bytes", max_bytes, "evaluate only the first N bytes of the file (0: all)")->check(NonNegative);
   app.add_option("-t,--threads", threads, "threads (0: all)");
   app.add_flag("--json", as_json, "print one JSON object: bits_per_byte, ppl, tokens, bytes");
   rf.add_to(app);

@@ -36,8 +36,8 @@ int cmd_profile(int argc, char** argv) {
   app.add_option("--task", names, "task names, in --text order (default: file names)");
   app.add_option("--out", out, "output: OUT.json plus OUT.<task>.svg heatmaps (and OUT.diff.svg for two or more tasks)")->required();
   app.add_option("--ctx", window, "window length in tokens")->check(CLI::Range(2, 1 << 20));
-  app.add_option("--max-bytes", max_bytes, "profile only the first N bytes of each text (0: all)")->check(CLI::NonNegativeNumber);
-  app.add_option("--tcess-k", tcess_k, "TCESS marker: top experts per token counted (PreMoe default 1)")->check(CLI::PositiveNumber);
+  app.add_option("--max-bytes", max_bytes, "profile only the first N bytes of each text (0: all)")->check(NonNegative);
+  app.add_option("--tcess-k", tcess_k, "TCESS marker: top experts per token counted (PreMoe default 1)")->check(Positive);
   app.add_option("--tcess-r", tcess_r, "TCESS confidence filter on the local softmax (-1: off)");
   app.add_option("--tcess-marker", tcess_marker,
                  "TCESS marker logit: centered (minus the token's mean logit) or raw (PreMoe's code)")
@@ -122,9 +122,9 @@ int cmd_steer_find(int argc, char** argv) {
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("--with", with, "text showing the behaviour")->required();
   app.add_option("--without", without, "text without it")->required();
-  app.add_option("--top", top, "candidates to print")->check(CLI::PositiveNumber);
+  app.add_option("--top", top, "candidates to print")->check(Positive);
   app.add_option("--ctx", window, "window length in tokens")->check(CLI::Range(2, 1 << 20));
-  app.add_option("--max-bytes", max_bytes, "use only the first N bytes of each text (0: all)")->check(CLI::NonNegativeNumber);
+  app.add_option("--max-bytes", max_bytes, "use only the first N bytes of each text (0: all)")->check(NonNegative);
   app.add_option("--steer-out", out_file, "also write a steer file banning the top candidates");
   app.add_option("-t,--threads", threads, "threads (0: all)");
   return run_command(app, argc, argv, [&] {

@@ -17,7 +17,7 @@ int cmd_prune(int argc, char** argv) {
   double keep_frac = 0;
   uint64_t seed = 1;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
-  app.add_option("--stats", stats_path, "statistics from moe profile (not needed for --method random)");
+  app.add_option("--stats", stats_path, "statistics from moe profile: its --out (OUT or OUT.json; not needed for --method random)");
   auto* k = app.add_option("--keep", keep, "experts to keep per layer");
   auto* f = app.add_option("--keep-frac", keep_frac, "fraction of experts to keep per layer (rounded, at least 1)");
   k->excludes(f);
@@ -36,6 +36,7 @@ int cmd_prune(int argc, char** argv) {
     const PruneMethod pm = parse_prune_method(method);
     ExpertStatsFile stats;
     if (!stats_path.empty()) {
+      stats_path = resolve_stats_path(stats_path);
       stats = ExpertStatsFile::load(stats_path);
       stats.check_model(*model, stats_path);
     } else if (pm == PruneMethod::Random) {

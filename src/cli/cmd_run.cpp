@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "cli/memory_flags.h"
 #include "cli/routing_flags.h"
+#include "cli/sampler_flags.h"
 #include "core/error.h"
 #include "experts/profiler.h"
 #include "experts/steering.h"
@@ -21,7 +22,7 @@ namespace {
 void restrict_experts_for_prompt(Context& ctx, const std::string& stats_path, int keep, const std::vector<int32_t>& prompt,
                                  RoutingControl& ctl) {
   const Model& model = ctx.model();
-  ExpertStatsFile stats = ExpertStatsFile::load(stats_path);
+  ExpertStatsFile stats = ExpertStatsFile::load(resolve_stats_path(stats_path));
   stats.check_model(model, stats_path);
   TaskStats query;
   ExpertProfiler prof(model.config(), query, stats.tcess_k, stats.tcess_r, stats.tcess_centered);
@@ -45,27 +46,22 @@ void restrict_experts_for_prompt(Context& ctx, const std::string& stats_path, in
 
 int cmd_run(int argc, char** argv) {
   CLI::App app{"Generate text from a prompt with a GGUF model (default: the bundled model)", "run"};
-  std::string path, prompt, tokens, system, kernels = "simd", experts_from;
+  std::string path, prompt, prompt_file, tokens, system, kernels = "simd", experts_from;
   int n_predict = 128, threads = 0, n_ctx = 0, experts_keep = 0;
   bool print_ids = false, chat = false, no_special = false, ignore_eos = false;
   SamplerParams sp;
   RoutingFlags rf;
   MemoryFlags mf;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
-  app.add_option("-p,--prompt", prompt, "prompt text");
-  app.add_option("--tokens", tokens, "prompt as comma-separated token ids (instead of -p)");
+  app.add_option("-p,--prompt", prompt, "prompt text (-: read it from standard input)");
+  app.add_option("-f,--file", prompt_file, "read the prompt from this file (-: standard input)");
+  app.add_option("--tokens", tokens, "prompt as token ids separated by commas or spaces (instead of -p)");
   app.add_flag("--chat", chat, "wrap the prompt as a user message in the model's chat template");
   app.add_option("--system", system, "system message (with --chat)");
-  app.add_option("-n,--n-predict", n_predict, "tokens to generate")->check(CLI::NonNegativeNumber);
-  app.add_option("--temp", sp.temperature, "temperature (0: greedy)")->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", sp.top_k, "sample from the k most likely tokens (0: off)")->check(CLI::NonNegativeNumber);
-  app.add_option("--top-p", sp.top_p, "nucleus sampling threshold (1: off)");
-  app.add_option("--min-p", sp.min_p, "drop tokens below min-p x the best probability (0: off)");
-  app.add_option("--repeat-penalty", sp.repeat_penalty, "penalty for recent tokens (1: off)");
-  app.add_option("--repeat-last-n", sp.repeat_last_n, "how many recent tokens the penalty sees");
-  app.add_option("--seed", sp.seed, "random seed (same seed, same text)");
+  app.add_option("-n,--n-predict", n_predict, "tokens to generate")->check(NonNegative);
+  add_sampler_flags(app, sp);
   app.add_option("-t,--threads", threads, "threads (0: all)");
-  app.add_option("--ctx", n_ctx, "context length limit (0: min(4096, trained))")->check(CLI::NonNegativeNumber);
+  app.add_option("--ctx", n_ctx, "context length limit (0: min(4096, trained))")->check(NonNegative);
   app.add_flag("--print-ids", print_ids, "print the generated token ids space-separated on one line instead of text");
   app.add_flag("--no-parse-special", no_special, "treat special-token text in the prompt as plain text");
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at end-of-generation tokens");
@@ -76,7 +72,9 @@ int cmd_run(int argc, char** argv) {
       ->group("Experts");
   app.add_option("--experts-keep", experts_keep, "with --experts-from: experts kept per layer (default: half)")->group("Experts");
   return run_command(app, argc, argv, [&] {
-    if (prompt.empty() == tokens.empty()) throw UsageError("give a prompt with -p TEXT or --tokens IDS (one of them)");
+    prompt = resolve_prompt(prompt, prompt_file);
+    if (prompt.empty() == tokens.empty())
+      throw UsageError("give a prompt with -p TEXT, -f FILE or --tokens IDS (one of them)");
     if (chat && !tokens.empty()) throw UsageError("--chat needs a text prompt (-p)");
     auto model = Model::load(resolve_model_path(path));
     const bool has_vocab = model->file().has("tokenizer.ggml.tokens");
@@ -144,6 +142,9 @@ int cmd_run(int argc, char** argv) {
     if (model->config().n_expert > 0)
       std::fprintf(stderr, "; experts/token %.2f (model top-%d)", ctx.mean_experts_per_token(), model->config().n_expert_used);
     std::fprintf(stderr, "\n");
+    if (st.stopped_at_context)
+      std::fprintf(stderr, "stopped after %d of %d tokens: the context of %d tokens is full (raise --ctx)\n",
+                   st.n_generated, n_predict, ctx.n_ctx());
     if (store) print_memory_summary(stderr, *store, st.n_prompt + st.n_generated);
     return 0;
   });

@@ -12,6 +12,7 @@
 #include "cli/memory_flags.h"
 #include "cli/routing_flags.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "serve/server.h"
 #include "tokenizer/tokenizer.h"
 

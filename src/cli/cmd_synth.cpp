@@ -24,29 +24,29 @@ int cmd_synth(int argc, char** argv) {
       ->check(CLI::IsMember({"qwen3moe", "qwen2moe", "olmoe", "llama", "gpt-oss", "smallthinker"}));
   app.add_option("--window", s.window,
                  "gpt-oss: sliding window (required); smallthinker: > 0 writes the sliding_window switch (NoPE layers 0, 4, ...)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NonNegative);
   app.add_option("--swa-period", s.swa_period, "period of sliding-window layers (0: the architecture's default)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(NonNegative);
   app.add_option("--sink-std", s.sink_std, "gpt-oss: standard deviation of the attention sink logits")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--layers", s.layers, "transformer blocks")->check(CLI::PositiveNumber);
-  app.add_option("--hidden", s.hidden, "hidden size")->check(CLI::PositiveNumber);
-  app.add_option("--heads", s.heads, "attention heads")->check(CLI::PositiveNumber);
-  app.add_option("--kv-heads", s.kv_heads, "key/value heads")->check(CLI::PositiveNumber);
-  app.add_option("--head-dim", s.head_dim, "head size (0: hidden / heads)")->check(CLI::NonNegativeNumber);
-  app.add_option("--experts", s.experts, "routed experts per layer (0: dense, llama only)")->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", s.top_k, "experts per token")->check(CLI::PositiveNumber);
-  app.add_option("--expert-ffn", s.expert_ffn, "expert FFN width")->check(CLI::PositiveNumber);
-  app.add_option("--ffn", s.ffn, "dense FFN width (0: 4 x hidden)")->check(CLI::NonNegativeNumber);
-  app.add_option("--shared-ffn", s.shared_ffn, "shared expert width for qwen2moe (0: expert FFN)")->check(CLI::NonNegativeNumber);
+      ->check(NonNegative);
+  app.add_option("--layers", s.layers, "transformer blocks")->check(Positive);
+  app.add_option("--hidden", s.hidden, "hidden size")->check(Positive);
+  app.add_option("--heads", s.heads, "attention heads")->check(Positive);
+  app.add_option("--kv-heads", s.kv_heads, "key/value heads")->check(Positive);
+  app.add_option("--head-dim", s.head_dim, "head size (0: hidden / heads)")->check(NonNegative);
+  app.add_option("--experts", s.experts, "routed experts per layer (0: dense, llama only)")->check(NonNegative);
+  app.add_option("--top-k", s.top_k, "experts per token")->check(Positive);
+  app.add_option("--expert-ffn", s.expert_ffn, "expert FFN width")->check(Positive);
+  app.add_option("--ffn", s.ffn, "dense FFN width (0: 4 x hidden)")->check(NonNegative);
+  app.add_option("--shared-ffn", s.shared_ffn, "shared expert width for qwen2moe (0: expert FFN)")->check(NonNegative);
   app.add_option("--vocab", s.vocab, "synthetic byte-level BPE vocabulary size")->check(CLI::Range(259, 65795));
   app.add_option("--vocab-from", s.vocab_from, "copy the tokenizer from this GGUF instead");
-  app.add_option("--ctx", s.ctx, "context length stored in the file")->check(CLI::PositiveNumber);
+  app.add_option("--ctx", s.ctx, "context length stored in the file")->check(Positive);
   app.add_option("--type", type, "weight type of attention and expert matrices (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, ...; mxfp4: experts, the rest q8_0)");
   app.add_option("--embd-type", embd_type, "type of token embedding and output head (default: as --type)");
   app.add_flag("--tied", s.tied, "no output.weight: the head reuses the embedding");
-  app.add_option("--std", s.std, "standard deviation of the weights")->check(CLI::PositiveNumber);
-  app.add_option("--rope-theta", s.rope_theta, "RoPE base")->check(CLI::PositiveNumber);
+  app.add_option("--std", s.std, "standard deviation of the weights")->check(Positive);
+  app.add_option("--rope-theta", s.rope_theta, "RoPE base")->check(Positive);
   app.add_option("--seed", s.seed, "random seed");
   app.add_option("-t,--threads", threads, "threads (0: all)");
   std::string routing_from;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "format/gguf.h"
 #include "tokenizer/hf_tokenizer_json.h"
@@ -27,14 +28,6 @@ Tokenizer load_tokenizer(const std::string& path, const std::string& pre) {
   if (!pre.empty()) throw UsageError("--pre only applies to a tokenizer.json");
   GgufFile f(path);
   return Tokenizer::from_gguf(f);
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot read " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // Pieces may hold any bytes (a byte token, half a character): show control characters and bytes that are
@@ -71,21 +64,23 @@ int cmd_tokenize(int argc, char** argv) {
   CLI::App app{"Tokenize text with a model's vocabulary: prints each token id and its piece, or with --ids only "
                "the ids on one line"};
   app.name("tokenize");
-  std::string model, positional, text, file, pre;
+  std::string model, positional, prompt, file, pre;
   bool ids_only = false, no_bos = false, parse_special = false;
-  app.add_option("-m,--model", model, "GGUF file (or a Hugging Face tokenizer.json)")->required();
+  app.add_option("-m,--model", model, "GGUF file or a Hugging Face tokenizer.json (default: the bundled model)");
   app.add_option("TEXT", positional, "text to tokenize");
-  auto* text_opt = app.add_option("--text", text, "text to tokenize");
-  auto* file_opt = app.add_option("--file", file, "read the text from this file");
+  auto* text_opt = app.add_option("-p,--prompt", prompt, "text to tokenize (-: read it from standard input)");
+  // --text names a file here as in perplexity, profile and train-tokenizer: one meaning per flag name.
+  auto* file_opt = app.add_option("-f,--file,--text", file, "read the text from this file (-: standard input)");
   text_opt->excludes(file_opt);
-  app.add_flag("--ids", ids_only, "print only the ids, space-separated on one line");
+  app.add_flag("--ids", ids_only, "print only the ids, space-separated on one line (what --tokens accepts)");
   app.add_flag("--no-bos", no_bos, "do not add BOS/EOS even if the vocabulary asks for them");
   app.add_flag("--parse-special", parse_special, "turn control tokens written in the text into their ids");
   app.add_option("--pre", pre, "pre-tokenizer name for a tokenizer.json (default: detected)");
   return run_command(app, argc, argv, [&]() {
     const int sources = !positional.empty() + (*text_opt ? 1 : 0) + (*file_opt ? 1 : 0);
-    if (sources != 1) throw UsageError("give the text once: as TEXT, --text TEXT or --file PATH");
-    const std::string input = *file_opt ? read_text_file(file) : *text_opt ? text : positional;
+    if (sources != 1) throw UsageError("give the text once: as TEXT, -p TEXT or -f FILE");
+    const std::string input = *file_opt ? read_text_input(file, "text") : *text_opt ? resolve_prompt(prompt, "") : positional;
+    model = resolve_model_path(model);
     const Tokenizer tok = load_tokenizer(model, pre);
     const auto ids = tok.encode(input, !no_bos, parse_special);
     if (ids_only) {

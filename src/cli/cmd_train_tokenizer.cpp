@@ -54,7 +54,7 @@ int cmd_train_tokenizer(int argc, char** argv) {
   app.add_option("--pre", pre, "pre-tokenizer: qwen2 (digits split, exact llama.cpp detokenisation), gpt-2 or llama-bpe")
       ->check(CLI::IsMember({"qwen2", "gpt-2", "llama-bpe"}));
   app.add_option("--min-count", min_count, "stop when the most frequent pair occurs fewer times than this")
-      ->check(CLI::PositiveNumber);
+      ->check(Positive);
   return run_command(app, argc, argv, [&]() {
     const auto t0 = std::chrono::steady_clock::now();
     auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };

@@ -11,6 +11,11 @@ namespace moe::cli {
 // bad flags and usage errors exit 2, other errors (bad files, ...) exit 1; --help prints help and exits 0.
 int run_command(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
+// Checks for numeric flags. CLI11's NonNegativeNumber and PositiveNumber print their upper bound (DBL_MAX) as a
+// 309-digit number in the error; these say only what is wrong with the value given.
+extern const CLI::Validator NonNegative;
+extern const CLI::Validator Positive;
+
 using CommandFn = int (*)(int argc, char** argv);
 struct Command {
   const char* name;

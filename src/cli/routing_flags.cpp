@@ -1,5 +1,6 @@
 #include "cli/routing_flags.h"
 
+#include "cli/command.h"
 #include "core/error.h"
 #include "experts/steering.h"
 #include "model/model.h"
@@ -11,7 +12,7 @@ void RoutingFlags::add_to(CLI::App& app) {
   app.add_option("--force", force, "experts always to add (with their own router weight), LAYER:EXPERT[,...]")->group("Experts");
   app.add_option("--steer-file", steer_file, "file of 'ban L:E,...' / 'force L:E,...' lines")->group("Experts");
   app.add_option("--experts-k", experts_k, "experts per token (override the model's top-k)")
-      ->check(CLI::PositiveNumber)->group("Experts");
+      ->check(Positive)->group("Experts");
   app.add_option("--expert-min-weight", min_weight, "adaptive: skip selected experts whose normalised weight is below this")
       ->check(CLI::Range(0.0, 1.0))->group("Experts");
   app.add_option("--expert-top-p", top_p, "adaptive: fewest experts whose router probability sums to this")

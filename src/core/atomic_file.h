@@ -1,5 +1,7 @@
 // Writes a file so that a crash never leaves a half-written one behind: data goes to a temp file in the
-// destination folder, which is fsynced and renamed over the destination only by commit().
+// destination folder, which is fsynced and renamed over the destination only by commit(). The temp file is
+// named <path>.tmp.<pid>.XXXXXX; a process killed mid-write leaves its file behind, and the next AtomicFile
+// for the same path removes those whose process no longer runs.
 #pragma once
 #include <cstddef>
 #include <string>

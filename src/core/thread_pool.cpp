@@ -1,6 +1,9 @@
 #include "core/thread_pool.h"
 
 #include <chrono>
+#include <string>
+
+#include "core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -18,6 +21,18 @@ namespace {
 // short enough not to burn a core for long once generation stops.
 constexpr auto kSpinTime = std::chrono::milliseconds(2);
 }  // namespace
+
+int resolve_threads(int requested) {
+  const unsigned hc = std::thread::hardware_concurrency();
+  const int hw = hc ? static_cast<int>(hc) : 1;
+  if (requested < 0) throw UsageError("--threads must be >= 0 (0 uses all " + std::to_string(hw) + " hardware threads)");
+  if (requested == 0) return hw;
+  if (requested > kMaxThreadsPerCore * hw)
+    throw UsageError("--threads " + std::to_string(requested) + " is more than " + std::to_string(kMaxThreadsPerCore) +
+                     " x the " + std::to_string(hw) + " hardware threads here (at most " +
+                     std::to_string(kMaxThreadsPerCore * hw) + "; 0 uses all " + std::to_string(hw) + ")");
+  return requested;
+}
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());

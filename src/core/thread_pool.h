@@ -15,6 +15,12 @@
 
 namespace moe {
 
+// The thread count a --threads flag asks for: 0 means every hardware thread, negative is a UsageError. More than
+// kMaxThreadsPerCore x the hardware threads is a UsageError: the workers of every parallel loop would wait
+// for each other's time slices (--threads 10000 made a token take minutes and looked like a hang).
+constexpr int kMaxThreadsPerCore = 4;
+int resolve_threads(int requested);
+
 class ThreadPool {
  public:
   explicit ThreadPool(int n_threads);  // total threads including the caller; <= 0 means hardware concurrency

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "format/gguf.h"
+#include "format/tensor_names.h"
 
 namespace moe {
 namespace {
@@ -101,20 +102,20 @@ void convert_llama2c(const std::string& model_path, const std::string& tokenizer
 
   // llama2.c's RoPE rotates adjacent pairs, which is GGUF llama's layout: weights are copied as they are.
   auto bytes = [](const float* f) { return static_cast<const void*>(f); };
-  w.add_tensor("token_embd.weight", DType::F32, {D, vocab}, bytes(sec[0]), 4 * vocab * D);
-  w.add_tensor("output_norm.weight", DType::F32, {D}, bytes(sec[10]), 4 * D);
-  w.add_tensor("output.weight", DType::F32, {D, vocab}, bytes(wcls), 4 * vocab * D);
+  w.add_tensor(tensor_name::kTokenEmbd, DType::F32, {D, vocab}, bytes(sec[0]), 4 * vocab * D);
+  w.add_tensor(tensor_name::kOutputNorm, DType::F32, {D}, bytes(sec[10]), 4 * D);
+  w.add_tensor(tensor_name::kOutput, DType::F32, {D, vocab}, bytes(wcls), 4 * vocab * D);
   for (int64_t l = 0; l < L; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
-    w.add_tensor(b + "attn_q.weight", DType::F32, {D, D}, bytes(sec[2] + l * D * D), 4 * D * D);
-    w.add_tensor(b + "attn_k.weight", DType::F32, {D, kv}, bytes(sec[3] + l * D * kv), 4 * D * kv);
-    w.add_tensor(b + "attn_v.weight", DType::F32, {D, kv}, bytes(sec[4] + l * D * kv), 4 * D * kv);
-    w.add_tensor(b + "attn_output.weight", DType::F32, {D, D}, bytes(sec[5] + l * D * D), 4 * D * D);
-    w.add_tensor(b + "attn_norm.weight", DType::F32, {D}, bytes(sec[1] + l * D), 4 * D);
-    w.add_tensor(b + "ffn_gate.weight", DType::F32, {D, F}, bytes(sec[7] + l * F * D), 4 * F * D);
-    w.add_tensor(b + "ffn_down.weight", DType::F32, {F, D}, bytes(sec[8] + l * D * F), 4 * D * F);
-    w.add_tensor(b + "ffn_up.weight", DType::F32, {D, F}, bytes(sec[9] + l * F * D), 4 * F * D);
-    w.add_tensor(b + "ffn_norm.weight", DType::F32, {D}, bytes(sec[6] + l * D), 4 * D);
+    w.add_tensor(b + tensor_name::kAttnQ, DType::F32, {D, D}, bytes(sec[2] + l * D * D), 4 * D * D);
+    w.add_tensor(b + tensor_name::kAttnK, DType::F32, {D, kv}, bytes(sec[3] + l * D * kv), 4 * D * kv);
+    w.add_tensor(b + tensor_name::kAttnV, DType::F32, {D, kv}, bytes(sec[4] + l * D * kv), 4 * D * kv);
+    w.add_tensor(b + tensor_name::kAttnOutput, DType::F32, {D, D}, bytes(sec[5] + l * D * D), 4 * D * D);
+    w.add_tensor(b + tensor_name::kAttnNorm, DType::F32, {D}, bytes(sec[1] + l * D), 4 * D);
+    w.add_tensor(b + tensor_name::kFfnGate, DType::F32, {D, F}, bytes(sec[7] + l * F * D), 4 * F * D);
+    w.add_tensor(b + tensor_name::kFfnDown, DType::F32, {F, D}, bytes(sec[8] + l * D * F), 4 * D * F);
+    w.add_tensor(b + tensor_name::kFfnUp, DType::F32, {D, F}, bytes(sec[9] + l * F * D), 4 * F * D);
+    w.add_tensor(b + tensor_name::kFfnNorm, DType::F32, {D}, bytes(sec[6] + l * D), 4 * D);
   }
   w.write(out);
 }

@@ -1,60 +1,61 @@
 #include "model/arch_common.h"
 
 #include "core/error.h"
+#include "format/tensor_names.h"
 
 namespace moe {
 
-std::string layer_tensor(int il, const char* name) { return "blk." + std::to_string(il) + "." + name; }
+std::string layer_tensor(int il, const char* name) { return tensor_name::blk(il, name); }
 
 void bind_attention(TensorBinder& b, const ModelConfig& c, int il, LayerWeights& lw) {
   const int64_t q_dim = static_cast<int64_t>(c.n_head) * c.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(c.n_head_kv) * c.head_dim;
-  lw.attn_norm = b.vec(layer_tensor(il, "attn_norm.weight"), c.n_embd);
-  if (b.has(layer_tensor(il, "attn_qkv.weight")))
+  lw.attn_norm = b.vec(layer_tensor(il, tensor_name::kAttnNorm), c.n_embd);
+  if (b.has(layer_tensor(il, tensor_name::kAttnQkv)))
     throw FormatError("fused attn_qkv tensors are not supported yet (layer " + std::to_string(il) + ")");
-  lw.wq = b.mat(layer_tensor(il, "attn_q.weight"), c.n_embd, q_dim);
-  lw.wk = b.mat(layer_tensor(il, "attn_k.weight"), c.n_embd, kv_dim);
-  lw.wv = b.mat(layer_tensor(il, "attn_v.weight"), c.n_embd, kv_dim);
-  lw.bq = b.vec(layer_tensor(il, "attn_q.bias"), q_dim, false);
-  lw.bk = b.vec(layer_tensor(il, "attn_k.bias"), kv_dim, false);
-  lw.bv = b.vec(layer_tensor(il, "attn_v.bias"), kv_dim, false);
-  lw.wo = b.mat(layer_tensor(il, "attn_output.weight"), q_dim, c.n_embd);
-  lw.bo = b.vec(layer_tensor(il, "attn_output.bias"), c.n_embd, false);
+  lw.wq = b.mat(layer_tensor(il, tensor_name::kAttnQ), c.n_embd, q_dim);
+  lw.wk = b.mat(layer_tensor(il, tensor_name::kAttnK), c.n_embd, kv_dim);
+  lw.wv = b.mat(layer_tensor(il, tensor_name::kAttnV), c.n_embd, kv_dim);
+  lw.bq = b.vec(layer_tensor(il, tensor_name::kAttnQBias), q_dim, false);
+  lw.bk = b.vec(layer_tensor(il, tensor_name::kAttnKBias), kv_dim, false);
+  lw.bv = b.vec(layer_tensor(il, tensor_name::kAttnVBias), kv_dim, false);
+  lw.wo = b.mat(layer_tensor(il, tensor_name::kAttnOutput), q_dim, c.n_embd);
+  lw.bo = b.vec(layer_tensor(il, tensor_name::kAttnOutputBias), c.n_embd, false);
   if (c.qk_norm == QkNorm::PerHead) {
-    lw.q_norm = b.vec(layer_tensor(il, "attn_q_norm.weight"), c.head_dim);
-    lw.k_norm = b.vec(layer_tensor(il, "attn_k_norm.weight"), c.head_dim);
+    lw.q_norm = b.vec(layer_tensor(il, tensor_name::kAttnQNorm), c.head_dim);
+    lw.k_norm = b.vec(layer_tensor(il, tensor_name::kAttnKNorm), c.head_dim);
   } else if (c.qk_norm == QkNorm::Full) {
-    lw.q_norm = b.vec(layer_tensor(il, "attn_q_norm.weight"), q_dim);
-    lw.k_norm = b.vec(layer_tensor(il, "attn_k_norm.weight"), kv_dim);
+    lw.q_norm = b.vec(layer_tensor(il, tensor_name::kAttnQNorm), q_dim);
+    lw.k_norm = b.vec(layer_tensor(il, tensor_name::kAttnKNorm), kv_dim);
   }
 }
 
 void bind_dense_ffn(TensorBinder& b, const ModelConfig& c, int il, LayerWeights& lw) {
   if (c.n_ff <= 0) throw FormatError("layer " + std::to_string(il) + " is dense but feed_forward_length is missing");
-  lw.ffn_norm = b.vec(layer_tensor(il, "ffn_norm.weight"), c.n_embd);
-  lw.ffn_gate = b.mat(layer_tensor(il, "ffn_gate.weight"), c.n_embd, c.n_ff);
-  lw.ffn_up = b.mat(layer_tensor(il, "ffn_up.weight"), c.n_embd, c.n_ff);
-  lw.ffn_down = b.mat(layer_tensor(il, "ffn_down.weight"), c.n_ff, c.n_embd);
+  lw.ffn_norm = b.vec(layer_tensor(il, tensor_name::kFfnNorm), c.n_embd);
+  lw.ffn_gate = b.mat(layer_tensor(il, tensor_name::kFfnGate), c.n_embd, c.n_ff);
+  lw.ffn_up = b.mat(layer_tensor(il, tensor_name::kFfnUp), c.n_embd, c.n_ff);
+  lw.ffn_down = b.mat(layer_tensor(il, tensor_name::kFfnDown), c.n_ff, c.n_embd);
 }
 
 void bind_moe_ffn(TensorBinder& b, const ModelConfig& c, int il, LayerWeights& lw) {
-  lw.ffn_norm = b.vec(layer_tensor(il, "ffn_norm.weight"), c.n_embd);
+  lw.ffn_norm = b.vec(layer_tensor(il, tensor_name::kFfnNorm), c.n_embd);
   const int n_total = c.n_expert + c.router.n_null;
-  lw.moe.router = b.mat(layer_tensor(il, "ffn_gate_inp.weight"), c.n_embd, n_total);
+  lw.moe.router = b.mat(layer_tensor(il, tensor_name::kFfnGateInp), c.n_embd, n_total);
   if (b.has(layer_tensor(il, "ffn_gate.0.weight")))
     throw FormatError("legacy per-expert tensors (blk.N.ffn_gate.E.weight) are not supported yet; re-convert the model");
-  lw.moe.gate = b.experts(layer_tensor(il, "ffn_gate_exps.weight"), c.n_embd, c.n_ff_exp, c.n_expert);
-  lw.moe.up = b.experts(layer_tensor(il, "ffn_up_exps.weight"), c.n_embd, c.n_ff_exp, c.n_expert);
-  lw.moe.down = b.experts(layer_tensor(il, "ffn_down_exps.weight"), c.n_ff_exp, c.n_embd, c.n_expert);
-  lw.moe.selection_bias = b.vec(layer_tensor(il, "exp_probs_b.bias"), c.n_expert, false);
+  lw.moe.gate = b.experts(layer_tensor(il, tensor_name::kFfnGateExps), c.n_embd, c.n_ff_exp, c.n_expert);
+  lw.moe.up = b.experts(layer_tensor(il, tensor_name::kFfnUpExps), c.n_embd, c.n_ff_exp, c.n_expert);
+  lw.moe.down = b.experts(layer_tensor(il, tensor_name::kFfnDownExps), c.n_ff_exp, c.n_embd, c.n_expert);
+  lw.moe.selection_bias = b.vec(layer_tensor(il, tensor_name::kExpProbsBBias), c.n_expert, false);
 }
 
 void bind_shared_expert(TensorBinder& b, const ModelConfig& c, int il, LayerWeights& lw) {
   if (c.n_ff_shexp <= 0) return;
-  lw.gate_shexp = b.mat(layer_tensor(il, "ffn_gate_shexp.weight"), c.n_embd, c.n_ff_shexp);
-  lw.up_shexp = b.mat(layer_tensor(il, "ffn_up_shexp.weight"), c.n_embd, c.n_ff_shexp);
-  lw.down_shexp = b.mat(layer_tensor(il, "ffn_down_shexp.weight"), c.n_ff_shexp, c.n_embd);
-  if (c.shared_expert_gate) lw.shexp_gate = b.mat(layer_tensor(il, "ffn_gate_inp_shexp.weight"), c.n_embd, 1);
+  lw.gate_shexp = b.mat(layer_tensor(il, tensor_name::kFfnGateShexp), c.n_embd, c.n_ff_shexp);
+  lw.up_shexp = b.mat(layer_tensor(il, tensor_name::kFfnUpShexp), c.n_embd, c.n_ff_shexp);
+  lw.down_shexp = b.mat(layer_tensor(il, tensor_name::kFfnDownShexp), c.n_ff_shexp, c.n_embd);
+  if (c.shared_expert_gate) lw.shexp_gate = b.mat(layer_tensor(il, tensor_name::kFfnGateInpShexp), c.n_embd, 1);
 }
 
 void read_router_overrides(const GgufFile& f, ModelConfig& cfg) {

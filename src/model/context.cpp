@@ -1,11 +1,16 @@
 #include "model/context.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
+#include <string>
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "model/model_info.h"
 #include "ops/matmul.h"
 #include "ops/packed_weights.h"
 
@@ -38,6 +43,20 @@ std::shared_ptr<const PackedWeights> packed_for(const Model& m, ThreadPool& pool
   return build_packed(m, pool, p.experts == nullptr);
 }
 
+// Physical memory of the machine (0 if unknown).
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+// What n_ctx positions cost, for the error a too-large --ctx gets instead of std::bad_alloc (or the OOM killer
+// while the cache is zero-filled). The estimate counts f32 keys and values of every KV head in every layer.
+std::string context_cost(const ModelConfig& c, int n_ctx, int n_seq) {
+  const double per_pos = 2.0 * c.n_layer * c.n_head_kv * c.head_dim * sizeof(float);
+  return "the KV cache for " + std::to_string(n_ctx) + " positions" +
+         (n_seq > 1 ? " x " + std::to_string(n_seq) + " sequences" : std::string()) + " would need " +
+         human_bytes(per_pos * n_ctx * n_seq) + " (" + human_bytes(per_pos) + " per position)";
+}
 
 }  // namespace
 
@@ -60,9 +79,17 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
   if (p.n_seq <= 0) throw UsageError("the number of parallel sequences must be positive");
   n_batch_ = std::max(1, std::min(p.n_batch, n_ctx_ * p.n_seq));
-  attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_, p.cache_type);
-  cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock),
-                                     p.cache_type);
+  if (const double ram = physical_memory_bytes();
+      ram > 0 && 2.0 * c.n_layer * c.n_head_kv * c.head_dim * sizeof(float) * n_ctx_ * p.n_seq > ram)
+    throw UsageError(context_cost(c, n_ctx_, p.n_seq) + ", more than the " + human_bytes(ram) +
+                     " of memory here (lower --ctx)");
+  try {
+    attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_, p.cache_type);
+    cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock),
+                                       p.cache_type);
+  } catch (const std::bad_alloc&) {
+    throw UsageError(context_cost(c, n_ctx_, p.n_seq) + ": not enough memory (lower --ctx)");
+  }
 
   const size_t B = static_cast<size_t>(n_batch_);
   tokens_.assign(B, 0);

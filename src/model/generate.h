@@ -15,6 +15,7 @@ struct GenerateStats {
   int n_prompt = 0, n_generated = 0;
   double prompt_seconds = 0, gen_seconds = 0;
   bool stopped_at_eog = false;
+  bool stopped_at_context = false;  // n_predict was cut short because the context (n_ctx) was full
 };
 
 // Appends `prompt` to ctx, then samples up to n_predict tokens. on_token(id) is called for each generated token

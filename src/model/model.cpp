@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include "core/error.h"
+#include "format/tensor_names.h"
 #include "model/weights.h"
 
 namespace moe {
@@ -44,7 +45,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   m->arch_->configure(f, cfg);
 
   TensorBinder b(f);
-  const GgufTensorInfo* emb = f.tensor("token_embd.weight");
+  const GgufTensorInfo* emb = f.tensor(tensor_name::kTokenEmbd);
   if (!emb) throw FormatError(path + ": missing tensor 'token_embd.weight'");
   if (emb->n_dims != 2 || emb->ne[0] != cfg.n_embd)
     throw FormatError(path + ": tensor 'token_embd.weight' has shape " + emb->shape_string() +
@@ -53,12 +54,12 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   if (auto toks = f.find("tokenizer.ggml.tokens"); toks && toks->array_size() != static_cast<size_t>(cfg.n_vocab))
     throw FormatError(path + ": tokenizer has " + std::to_string(toks->array_size()) + " tokens but token_embd has " +
                       std::to_string(cfg.n_vocab) + " rows");
-  m->tok_embd = b.mat("token_embd.weight", cfg.n_embd, cfg.n_vocab);
-  m->output_norm = b.vec("output_norm.weight", cfg.n_embd);
-  m->output = b.mat("output.weight", cfg.n_embd, cfg.n_vocab, false);
+  m->tok_embd = b.mat(tensor_name::kTokenEmbd, cfg.n_embd, cfg.n_vocab);
+  m->output_norm = b.vec(tensor_name::kOutputNorm, cfg.n_embd);
+  m->output = b.mat(tensor_name::kOutput, cfg.n_embd, cfg.n_vocab, false);
   cfg.tied_output = !m->output.present();
   if (cfg.tied_output) m->output = m->tok_embd;
-  m->rope_freqs = b.vec("rope_freqs.weight", cfg.n_rot / 2, false);
+  m->rope_freqs = b.vec(tensor_name::kRopeFreqs, cfg.n_rot / 2, false);
 
   m->layers.resize(static_cast<size_t>(cfg.n_layer));
   for (int il = 0; il < cfg.n_layer; ++il) m->arch_->bind_layer(b, cfg, il, m->layers[static_cast<size_t>(il)]);

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "format/tensor_names.h"
+
 namespace moe {
 
 ModelStats model_stats(const Model& m, int top_k_override) {
@@ -20,7 +22,7 @@ ModelStats model_stats(const Model& m, int top_k_override) {
       s.params_experts += n;
       s.params_active += n / t.ne[2] * k;
       s.bytes_per_token += static_cast<int64_t>(t.nbytes) / t.ne[2] * k;
-    } else if (t.name == "token_embd.weight") {
+    } else if (t.name == tensor_name::kTokenEmbd) {
       s.params_active += n;
       s.bytes_per_token += static_cast<int64_t>(t.row_bytes());  // one row is looked up
       if (c.tied_output) s.bytes_per_token += static_cast<int64_t>(t.nbytes);  // and the whole head is read

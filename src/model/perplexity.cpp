@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/score_windows.h"
 #include "model/context.h"
 
 namespace moe {
@@ -25,22 +26,20 @@ PerplexityResult evaluate_perplexity(Context& ctx, std::span<const int32_t> toke
   PerplexityResult r;
   if (N < 2) return r;
   std::vector<float> logits(static_cast<size_t>(window) * V);
-  int64_t scored_until = 1;  // tokens [1, scored_until) have been scored
-  for (int64_t begin = 0; scored_until < N; begin += stride) {
-    const int64_t end = std::min<int64_t>(begin + window, N);
+  for (const ScoreWindow& w : score_windows(N, window - 1, stride)) {
+    // The window's tokens end with its last target (decoded too, as before: batch shapes stay the same).
+    const int64_t end = std::min<int64_t>(w.begin + window, N);
     ctx.truncate(0);
-    ctx.decode(tokens.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)), logits.data(), true);
-    for (int64_t i = std::max(scored_until, begin + 1); i < end; ++i) {
-      const float* row = logits.data() + static_cast<size_t>(i - 1 - begin) * V;
+    ctx.decode(tokens.subspan(static_cast<size_t>(w.begin), static_cast<size_t>(end - w.begin)), logits.data(), true);
+    for (int64_t i = w.first; i <= w.last; ++i) {
+      const float* row = logits.data() + static_cast<size_t>(i - 1 - w.begin) * V;
       const float mx = *std::max_element(row, row + V);
       double z = 0;
       for (size_t v = 0; v < V; ++v) z += std::exp(static_cast<double>(row[v] - mx));
       r.nll_nats += std::log(z) + mx - row[tokens[static_cast<size_t>(i)]];
       ++r.n_scored;
     }
-    scored_until = end;
-    if (progress) progress(scored_until, N);
-    if (end == N) break;
+    if (progress) progress(w.last + 1, N);
   }
   return r;
 }

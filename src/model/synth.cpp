@@ -8,32 +8,14 @@
 #include <thread>
 #include <vector>
 
+#include "core/byte_alphabet.h"
 #include "core/error.h"
 #include "core/quant.h"
 #include "format/gguf.h"
+#include "format/tensor_names.h"
 
 namespace moe {
 namespace {
-
-// GPT-2's reversible byte -> printable-unicode mapping, so that byte-level tokens are valid strings.
-std::string byte_token(int b) {
-  int cp;
-  if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
-    cp = b;
-  } else {
-    int n = 0;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
-    cp = 256 + n;
-  }
-  std::string s;
-  if (cp < 0x80) s += static_cast<char>(cp);
-  else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
 
 // A valid byte-level BPE vocabulary: 256 byte tokens, then merges of byte pairs, then three control tokens.
 void add_synthetic_vocab(GgufWriter& w, int vocab) {
@@ -43,7 +25,7 @@ void add_synthetic_vocab(GgufWriter& w, int vocab) {
   std::vector<std::string> tokens, merges;
   std::vector<int32_t> types;
   for (int b = 0; b < 256; ++b) {
-    tokens.push_back(byte_token(b));
+    tokens.push_back(gpt2_byte_symbol(static_cast<uint8_t>(b)));
     types.push_back(1);
   }
   // Pairs of printable ASCII first (they occur in text), then the rest.
@@ -55,8 +37,8 @@ void add_synthetic_vocab(GgufWriter& w, int vocab) {
       if (!(a >= 32 && a < 127 && b >= 32 && b < 127)) pairs.emplace_back(a, b);
   for (int i = 0; i < n_merge; ++i) {
     auto [a, b] = pairs[static_cast<size_t>(i)];
-    tokens.push_back(byte_token(a) + byte_token(b));
-    merges.push_back(byte_token(a) + " " + byte_token(b));
+    tokens.push_back(gpt2_byte_symbol(static_cast<uint8_t>(a)) + gpt2_byte_symbol(static_cast<uint8_t>(b)));
+    merges.push_back(gpt2_byte_symbol(static_cast<uint8_t>(a)) + " " + gpt2_byte_symbol(static_cast<uint8_t>(b)));
     types.push_back(1);
   }
   for (const char* sp : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
@@ -184,11 +166,11 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
     mat(b + "attn_v.weight", sp.hidden, kv_dim, dense);
     mat(b + "attn_output.weight", q_dim, sp.hidden, dense);
     if (a == "qwen3moe") {
-      norm(b + "attn_q_norm.weight", hd);
-      norm(b + "attn_k_norm.weight", hd);
+      norm(b + tensor_name::kAttnQNorm, hd);
+      norm(b + tensor_name::kAttnKNorm, hd);
     } else if (a == "olmoe") {
-      norm(b + "attn_q_norm.weight", q_dim);
-      norm(b + "attn_k_norm.weight", kv_dim);
+      norm(b + tensor_name::kAttnQNorm, q_dim);
+      norm(b + tensor_name::kAttnKNorm, kv_dim);
     } else if (a == "qwen2moe") {
       norm(b + "attn_q.bias", q_dim);
       norm(b + "attn_k.bias", kv_dim);
@@ -226,8 +208,8 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       mat(b + "ffn_down.weight", ffn, sp.hidden, dense);
     }
   }
-  norm("output_norm.weight", sp.hidden);
-  if (!sp.tied) mat("output.weight", sp.hidden, vocab, sp.embd_type);
+  norm(tensor_name::kOutputNorm, sp.hidden);
+  if (!sp.tied) mat(tensor_name::kOutput, sp.hidden, vocab, sp.embd_type);
   for (auto& t : plan)
     if (t.ne.size() == 2 && t.ne[1] == 1 && t.name.find("shexp") != std::string::npos) t.ne.resize(1);  // {n_embd}
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernels.h"
+
 namespace moe {
 
 int RoutingControl::max_experts_per_token(int n_expert, int model_k) const {
@@ -37,21 +39,19 @@ int top_k_indices(const float* score, int n, int k, int32_t* out) {
 
 }  // namespace
 
+void router_softmax(const float* logits, int n, float* probs) {
+  if (probs != logits) std::copy(logits, logits + n, probs);
+  reference_kernels().softmax(probs, n);
+}
+
 int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* logits, const float* selection_bias,
                 const RoutingControl& ctl, int layer, float* probs, float* scratch, int32_t* ids, float* weights) {
   const int n_total = n_expert + spec.n_null;
   const int k = std::min(n_total, ctl.top_k > 0 ? ctl.top_k : model_k);
 
   if (spec.gating == Gating::Softmax || spec.gating == Gating::SoftmaxTopK) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n_total; ++i) mx = std::max(mx, logits[i]);
-    double sum = 0.0;
-    for (int i = 0; i < n_total; ++i) {
-      probs[i] = std::exp(logits[i] - mx);
-      sum += probs[i];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int i = 0; i < n_total; ++i) probs[i] *= inv;
+    // The reference kernel: routing must not depend on the kernel set (ids are compared exactly).
+    router_softmax(logits, n_total, probs);
   } else {
     for (int i = 0; i < n_total; ++i) probs[i] = 1.0f / (1.0f + std::exp(-logits[i]));
   }

@@ -24,6 +24,10 @@ struct RoutingControl {
   int max_experts_per_token(int n_expert, int model_k) const;
 };
 
+// probs = softmax(logits) over n entries (may alias): the router's softmax, the reference kernel's, which the
+// training forward uses too so that both route alike.
+void router_softmax(const float* logits, int n, float* probs);
+
 // Routes one token.
 //   logits: n_total = n_expert + spec.n_null scores (null experts are the last spec.n_null ids).
 //   selection_bias: optional per-expert bias added for selection only (aux-loss-free / DeepSeek-V3), or null.

@@ -43,4 +43,24 @@ std::vector<int32_t> ChatFormatter::tokenize(const std::vector<ChatMessage>& mes
   return ids;
 }
 
+std::string ChatFormatter::end_of_turn() const {
+  const std::string reply = "\x01reply\x02", next = "\x01next\x02";
+  std::string text;
+  try {
+    text = render({{"user", "a"}, {"assistant", reply}, {"user", next}}, false);
+  } catch (const std::exception&) {
+    return "";  // a template that raises on this conversation: no marker
+  }
+  const size_t a = text.find(reply), b = text.find(next);
+  if (a == std::string::npos || b == std::string::npos || b < a + reply.size()) return "";
+  std::string between = text.substr(a + reply.size(), b - a - reply.size());
+  auto space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
+  size_t i = 0;
+  while (i < between.size() && space(between[i])) ++i;
+  size_t j = between.find('\n', i);
+  if (j == std::string::npos) j = between.size();
+  while (j > i && space(between[j - 1])) --j;
+  return between.substr(i, j - i);
+}
+
 }  // namespace moe

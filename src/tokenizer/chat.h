@@ -27,6 +27,10 @@ class ChatFormatter {
   std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
   std::vector<int32_t> tokenize(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
   const std::string& source() const { return source_; }
+  // The text that closes an assistant turn in this template ("<|im_end|>", "User:" for the plain transcript):
+  // what follows a reply before the next user message, up to its first line break. "" if it cannot be told.
+  // A model that does not emit an end-of-generation token still stops its reply there.
+  std::string end_of_turn() const;
 
  private:
   const Tokenizer& tok_;

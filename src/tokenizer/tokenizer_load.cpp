@@ -52,6 +52,11 @@ void set_special_ids(Impl& t, const TokenizerMetadata& m) {
   for (const Key& k : keys) {
     if (k.id >= n) k.id = -1;
     if (!k.value) continue;
+    // -1, or -1 stored as u32 (llama.cpp's llama2.c converter writes padding_token_id = 4294967295): no token.
+    if (*k.value == -1 || *k.value == 0xFFFFFFFFLL) {
+      k.id = -1;
+      continue;
+    }
     if (*k.value < 0 || *k.value >= n)
       fail(m, "tokenizer.ggml." + std::string(k.name) + " = " + std::to_string(*k.value) +
                   " is out of range (the vocabulary has " + std::to_string(n) + " tokens)");
@@ -217,6 +222,12 @@ void build_bpe_tables(Impl& t, const TokenizerMetadata& m) {
     const std::string_view left = std::string_view(mg).substr(0, sp), right = std::string_view(mg).substr(sp + 1);
     joined.assign(left);
     joined.append(right);
+    // Every real vocabulary's merges join two tokens (or byte symbols) into a token; one that names other
+    // strings is a broken file, which would otherwise tokenize into ids no model has.
+    for (std::string_view part : {left, right, std::string_view(joined)})
+      if (t.find(part) < 0 && (part == std::string_view(joined) || !t.extra_ids.count(std::string(part))))
+        fail(m, "merge " + std::to_string(rank) + " '" + mg + "' names '" + std::string(part) +
+                    "', which is not a token of the vocabulary");
     const int32_t l = symbol(left), r = symbol(right), res = symbol(joined);
     const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
     t.merges.emplace(key, Impl::Merge{static_cast<int32_t>(rank), res});  // the first rank wins

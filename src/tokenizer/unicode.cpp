@@ -4,6 +4,8 @@
 #include <array>
 #include <vector>
 
+#include "core/byte_alphabet.h"
+
 namespace moe::unicode {
 
 namespace {
@@ -147,26 +149,6 @@ void nfc_run(const std::vector<uint32_t>& cps, std::string& out) {
   for (uint32_t cp : c) append_utf8(out, cp);
 }
 
-struct ByteTables {
-  std::array<std::string, 256> to_symbol;
-  std::array<int16_t, 512> from_cp;  // mapped code points are all below U+0200
-  ByteTables() {
-    from_cp.fill(-1);
-    int n = 0;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-      const uint32_t cp = printable ? static_cast<uint32_t>(b) : 256u + static_cast<uint32_t>(n++);
-      append_utf8(to_symbol[b], cp);
-      from_cp[cp] = static_cast<int16_t>(b);
-    }
-  }
-};
-
-const ByteTables& byte_tables() {
-  static const ByteTables t;
-  return t;
-}
-
 }  // namespace
 
 uint32_t decode_utf8(std::string_view s, size_t& pos) {
@@ -213,13 +195,12 @@ size_t incomplete_utf8_tail(std::string_view s) {
   return 0;
 }
 
-const std::string& byte_to_symbol(uint8_t b) { return byte_tables().to_symbol[b]; }
+const std::string& byte_to_symbol(uint8_t b) { return gpt2_byte_symbol(b); }
 
-int symbol_to_byte(uint32_t cp) { return cp < 512 ? byte_tables().from_cp[cp] : -1; }
+int symbol_to_byte(uint32_t cp) { return gpt2_symbol_byte(cp); }
 
 void append_byte_encoded(std::string& out, std::string_view bytes) {
-  const auto& t = byte_tables().to_symbol;
-  for (char c : bytes) out += t[static_cast<unsigned char>(c)];
+  for (char c : bytes) out += gpt2_byte_symbol(static_cast<uint8_t>(c));
 }
 
 bool is_nfc_quick(std::string_view s) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/byte_alphabet.h"
 #include "core/error.h"
 #include "format/gguf.h"
 #include "train/rng.h"
@@ -34,27 +35,6 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-// GPT-2's reversible byte -> printable-unicode mapping (as UTF-8), so that byte tokens are valid strings.
-std::string byte_token(int b) {
-  int cp;
-  if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
-    cp = b;
-  } else {
-    int n = 0;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
-    cp = 256 + n;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
 class ByteCodec final : public TextCodec {
  public:
   std::vector<int32_t> encode(std::string_view text) const override {
@@ -76,7 +56,7 @@ class ByteCodec final : public TextCodec {
     std::vector<std::string> tokens;
     std::vector<int32_t> types;
     for (int b = 0; b < 256; ++b) {
-      tokens.push_back(byte_token(b));
+      tokens.push_back(gpt2_byte_symbol(static_cast<uint8_t>(b)));
       types.push_back(1);
     }
     tokens.emplace_back("<|endoftext|>");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/score_windows.h"
+
 namespace moe::train {
 
 double EvalResult::bits_per_byte() const { return bytes ? nll / std::log(2.0) / static_cast<double>(bytes) : 0.0; }
@@ -51,19 +53,17 @@ EvalResult evaluate_text(TrainModel& model, const TextCodec& codec, const std::v
   const int64_t n = static_cast<int64_t>(toks.size());
   EvalResult r;
   std::vector<int32_t> tokens(static_cast<size_t>(Bmax) * T), targets(static_cast<size_t>(Bmax) * T);
-  int64_t scored_to = 0;  // last target index already predicted
-  int64_t start = 0;
-  while (scored_to < n - 1) {
-    int B = 0;
-    for (; B < Bmax && scored_to < n - 1; ++B, start += stride) {
-      const int64_t end = std::min<int64_t>(start + T, n - 1);  // last target index of this window
+  const std::vector<ScoreWindow> windows = score_windows(n, T, stride);
+  for (size_t w0 = 0; w0 < windows.size(); w0 += static_cast<size_t>(Bmax)) {
+    const int B = static_cast<int>(std::min<size_t>(static_cast<size_t>(Bmax), windows.size() - w0));
+    for (int b = 0; b < B; ++b) {
+      const ScoreWindow& w = windows[w0 + static_cast<size_t>(b)];
       for (int t = 0; t < T; ++t) {
-        const int64_t i = start + t;
-        tokens[static_cast<size_t>(B) * T + t] = i < n ? toks[static_cast<size_t>(i)] : codec.eos();
+        const int64_t i = w.begin + t;
+        tokens[static_cast<size_t>(b) * T + t] = i < n ? toks[static_cast<size_t>(i)] : codec.eos();
         const int64_t j = i + 1;  // target index
-        targets[static_cast<size_t>(B) * T + t] = (j > scored_to && j <= end) ? toks[static_cast<size_t>(j)] : -1;
+        targets[static_cast<size_t>(b) * T + t] = (j >= w.first && j <= w.last) ? toks[static_cast<size_t>(j)] : -1;
       }
-      scored_to = end;
     }
     run_batch(model, codec, tokens, targets, B, r);
   }

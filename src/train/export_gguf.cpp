@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "format/gguf.h"
+#include "format/tensor_names.h"
 
 namespace moe::train {
 
@@ -67,7 +68,7 @@ void export_gguf(const TrainModel& model, const TextCodec& codec, const std::str
     }
     w.add_tensor_owned(t.name, type, ne, std::move(bytes));
     // The selection bias follows its layer's router, as llama.cpp orders exp_probs_b.
-    if (t.name.find("ffn_gate_inp.weight") != std::string::npos && r.bias_rate > 0) {
+    if (t.name.find(tensor_name::kFfnGateInp) != std::string::npos && r.bias_rate > 0) {
       const int il = std::stoi(t.name.substr(4));
       const std::vector<float>& b = model.sel_bias[static_cast<size_t>(il)];
       std::vector<uint8_t> bb(b.size() * sizeof(float));

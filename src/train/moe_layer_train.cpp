@@ -27,15 +27,7 @@ size_t route_scratch_floats(const ModelShape& m) {
 int dts_route(const ModelShape& m, const float* logits, float* probs, const RouteStep& rs, int64_t token, float tau,
               float* scratch, int32_t* ids, float* weights) {
   const int S = m.n_slots();
-  float mx = -INFINITY;
-  for (int i = 0; i < S; ++i) mx = std::max(mx, logits[i]);
-  double sum = 0.0;
-  for (int i = 0; i < S; ++i) {
-    probs[i] = std::exp(logits[i] - mx);
-    sum += probs[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int i = 0; i < S; ++i) probs[i] *= inv;
+  router_softmax(logits, S, probs);
   // G = softmax((s + g) / tau)
   float gmx = -INFINITY;
   for (int i = 0; i < S; ++i) {

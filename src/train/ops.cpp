@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/rope_angles.h"
 #include "train/blas.h"
 #include "train/vec_math.h"
 
@@ -114,16 +115,9 @@ void rmsnorm_bwd(ThreadPool& pool, OpsScratch& s, const float* dy, const float* 
 }
 
 void rope_table(int64_t T, int64_t n_rot, float theta_base, float* cs) {
-  const int64_t half = n_rot / 2;
-  const float theta_scale = std::pow(theta_base, -2.0f / static_cast<float>(n_rot));
   for (int64_t t = 0; t < T; ++t) {
-    float theta = static_cast<float>(t);
-    float* row = cs + t * n_rot;
-    for (int64_t i = 0; i < half; ++i) {
-      row[2 * i] = std::cos(theta);
-      row[2 * i + 1] = std::sin(theta);
-      theta *= theta_scale;
-    }
+    float* row = cs + t * n_rot;  // cos, sin interleaved per pair
+    rope_cos_sin_at(t, static_cast<int>(n_rot), theta_base, 1.0f, nullptr, row, row + 1, 2);
   }
 }
 

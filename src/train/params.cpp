@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "format/tensor_names.h"
 #include "train/rng.h"
 
 namespace moe::train {
@@ -26,33 +27,33 @@ size_t ParamLayout::add(const std::string& name, std::vector<int64_t> shape, boo
 ParamLayout::ParamLayout(const ModelShape& m) {
   const int64_t d = m.n_embd, q = m.q_dim(), kv = m.kv_dim(), hd = m.head_dim;
   const int64_t E = m.n_expert, f = m.n_ff_exp, fs = m.n_ff_shexp;
-  tok_embd = add("token_embd.weight", {m.n_vocab, d}, true, ParamTensor::Normal);
+  tok_embd = add(tensor_name::kTokenEmbd, {m.n_vocab, d}, true, ParamTensor::Normal);
   layers.resize(static_cast<size_t>(m.n_layer));
   for (int il = 0; il < m.n_layer; ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
     LayerOffsets& L = layers[static_cast<size_t>(il)];
-    L.attn_norm = add(b + "attn_norm.weight", {d}, false, ParamTensor::Ones);
-    L.wq = add(b + "attn_q.weight", {q, d}, true, ParamTensor::Normal);
-    L.wk = add(b + "attn_k.weight", {kv, d}, true, ParamTensor::Normal);
-    L.wv = add(b + "attn_v.weight", {kv, d}, true, ParamTensor::Normal);
-    L.wo = add(b + "attn_output.weight", {d, q}, true, ParamTensor::ScaledNormal);
-    L.q_norm = add(b + "attn_q_norm.weight", {hd}, false, ParamTensor::Ones);
-    L.k_norm = add(b + "attn_k_norm.weight", {hd}, false, ParamTensor::Ones);
-    L.ffn_norm = add(b + "ffn_norm.weight", {d}, false, ParamTensor::Ones);
-    L.router = add(b + "ffn_gate_inp.weight", {m.n_slots(), d}, true, ParamTensor::Normal);
-    L.gate_exps = add(b + "ffn_gate_exps.weight", {E, f, d}, true, ParamTensor::Normal);
-    L.up_exps = add(b + "ffn_up_exps.weight", {E, f, d}, true, ParamTensor::Normal);
-    L.down_exps = add(b + "ffn_down_exps.weight", {E, d, f}, true, ParamTensor::ScaledNormal);
+    L.attn_norm = add(b + tensor_name::kAttnNorm, {d}, false, ParamTensor::Ones);
+    L.wq = add(b + tensor_name::kAttnQ, {q, d}, true, ParamTensor::Normal);
+    L.wk = add(b + tensor_name::kAttnK, {kv, d}, true, ParamTensor::Normal);
+    L.wv = add(b + tensor_name::kAttnV, {kv, d}, true, ParamTensor::Normal);
+    L.wo = add(b + tensor_name::kAttnOutput, {d, q}, true, ParamTensor::ScaledNormal);
+    L.q_norm = add(b + tensor_name::kAttnQNorm, {hd}, false, ParamTensor::Ones);
+    L.k_norm = add(b + tensor_name::kAttnKNorm, {hd}, false, ParamTensor::Ones);
+    L.ffn_norm = add(b + tensor_name::kFfnNorm, {d}, false, ParamTensor::Ones);
+    L.router = add(b + tensor_name::kFfnGateInp, {m.n_slots(), d}, true, ParamTensor::Normal);
+    L.gate_exps = add(b + tensor_name::kFfnGateExps, {E, f, d}, true, ParamTensor::Normal);
+    L.up_exps = add(b + tensor_name::kFfnUpExps, {E, f, d}, true, ParamTensor::Normal);
+    L.down_exps = add(b + tensor_name::kFfnDownExps, {E, d, f}, true, ParamTensor::ScaledNormal);
     L.gate_sh = L.up_sh = L.down_sh = L.sh_gate = kAbsent;
     if (fs > 0) {
-      L.gate_sh = add(b + "ffn_gate_shexp.weight", {fs, d}, true, ParamTensor::Normal);
-      L.up_sh = add(b + "ffn_up_shexp.weight", {fs, d}, true, ParamTensor::Normal);
-      L.down_sh = add(b + "ffn_down_shexp.weight", {d, fs}, true, ParamTensor::ScaledNormal);
-      if (m.shared_gate) L.sh_gate = add(b + "ffn_gate_inp_shexp.weight", {d}, true, ParamTensor::Normal);
+      L.gate_sh = add(b + tensor_name::kFfnGateShexp, {fs, d}, true, ParamTensor::Normal);
+      L.up_sh = add(b + tensor_name::kFfnUpShexp, {fs, d}, true, ParamTensor::Normal);
+      L.down_sh = add(b + tensor_name::kFfnDownShexp, {d, fs}, true, ParamTensor::ScaledNormal);
+      if (m.shared_gate) L.sh_gate = add(b + tensor_name::kFfnGateInpShexp, {d}, true, ParamTensor::Normal);
     }
   }
-  output_norm = add("output_norm.weight", {d}, false, ParamTensor::Ones);
-  output = m.tied ? tok_embd : add("output.weight", {m.n_vocab, d}, true, ParamTensor::Normal);
+  output_norm = add(tensor_name::kOutputNorm, {d}, false, ParamTensor::Ones);
+  output = m.tied ? tok_embd : add(tensor_name::kOutput, {m.n_vocab, d}, true, ParamTensor::Normal);
 }
 
 const ParamTensor* ParamLayout::find(const std::string& name) const {

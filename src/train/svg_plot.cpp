@@ -5,20 +5,11 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/svg.h"
+
 namespace moe::train {
 
 namespace {
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
 
 std::string num(double v) {
   char b[32];
@@ -84,7 +75,7 @@ std::string svg_line_plot(const std::string& title, const std::string& x_label, 
   o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width) + "\" height=\"" +
        std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   o += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o += "<text x=\"" + num(width / 2.0) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + esc(title) + "</text>\n";
+  o += "<text x=\"" + num(width / 2.0) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + svg::escape(title) + "</text>\n";
   for (double v : nice_ticks(x0, x1, 8)) {
     o += "<line x1=\"" + num(px(v)) + "\" y1=\"" + num(T) + "\" x2=\"" + num(px(v)) + "\" y2=\"" + num(T + ph) +
          "\" stroke=\"#e5e5e5\"/>\n";
@@ -97,8 +88,8 @@ std::string svg_line_plot(const std::string& title, const std::string& x_label, 
   }
   o += "<rect x=\"" + num(L) + "\" y=\"" + num(T) + "\" width=\"" + num(pw) + "\" height=\"" + num(ph) +
        "\" fill=\"none\" stroke=\"#444\"/>\n";
-  o += "<text x=\"" + num(L + pw / 2) + "\" y=\"" + num(height - 12.0) + "\" text-anchor=\"middle\">" + esc(x_label) + "</text>\n";
-  o += "<text transform=\"translate(16," + num(T + ph / 2) + ") rotate(-90)\" text-anchor=\"middle\">" + esc(y_label) +
+  o += "<text x=\"" + num(L + pw / 2) + "\" y=\"" + num(height - 12.0) + "\" text-anchor=\"middle\">" + svg::escape(x_label) + "</text>\n";
+  o += "<text transform=\"translate(16," + num(T + ph / 2) + ") rotate(-90)\" text-anchor=\"middle\">" + svg::escape(y_label) +
        "</text>\n";
   int li = 0;
   for (const auto& s : series) {
@@ -112,7 +103,7 @@ std::string svg_line_plot(const std::string& title, const std::string& x_label, 
     o += "<line x1=\"" + num(L + pw - 170) + "\" y1=\"" + num(ly - 4) + "\" x2=\"" + num(L + pw - 148) + "\" y2=\"" +
          num(ly - 4) + "\" stroke=\"" + s.color + "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6,4\"" : "") +
          "/>\n";
-    o += "<text x=\"" + num(L + pw - 142) + "\" y=\"" + num(ly) + "\">" + esc(s.label) + "</text>\n";
+    o += "<text x=\"" + num(L + pw - 142) + "\" y=\"" + num(ly) + "\">" + svg::escape(s.label) + "</text>\n";
   }
   o += "</svg>\n";
   return o;

@@ -41,12 +41,6 @@ std::string hms(double s) {
   return b;
 }
 
-int resolve_threads(int n) {
-  if (n > 0) return n;
-  const unsigned hc = std::thread::hardware_concurrency();
-  return hc ? static_cast<int>(hc) : 1;
-}
-
 // Per-layer load statistics accumulated over a logging interval.
 struct LoadStats {
   std::vector<std::vector<double>> load;  // [layer][slot]

@@ -2,6 +2,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include "support/testdata.h"
+
 #include <string>
 #include <vector>
 
@@ -19,8 +21,8 @@ int run_program(const std::string& program, const std::vector<std::string>& args
 
 }  // namespace moe::test
 
-// Skips the current test (reported as skipped) when python3 with numpy is not available.
-#define MOE_REQUIRE_NUMPY()                                                                   \
-  do {                                                                                        \
-    if (!::moe::test::python_has_numpy()) GTEST_SKIP() << "python3 with numpy not found";     \
+// Skips the current test (a failure with MOE_REQUIRE_ORACLES=1) when python3 with numpy is not available.
+#define MOE_REQUIRE_NUMPY()                                                                          \
+  do {                                                                                               \
+    if (!::moe::test::python_has_numpy()) MOE_ORACLE_MISSING("python3 with numpy not found");        \
   } while (0)

@@ -57,12 +57,18 @@ static std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-CliResult run_moe(const std::vector<std::string>& args, const std::string& input) {
+bool oracles_required() {
+  const char* v = std::getenv("MOE_REQUIRE_ORACLES");
+  return v && std::string(v) == "1";
+}
+
+CliResult run_moe(const std::vector<std::string>& args, const std::string& input, int timeout_s) {
   static int counter = 0;
   std::string dir = (fs::path(MOE_BINARY_DIR) / "test_scratch" / "cli").string();
   fs::create_directories(dir);
   std::string base = dir + "/run" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-  std::string cmd = shell_quote(MOE_CLI_PATH);
+  std::string cmd = timeout_s > 0 ? "timeout -k 5 " + std::to_string(timeout_s) + " " : std::string();
+  cmd += shell_quote(MOE_CLI_PATH);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   if (!input.empty()) {
     write_file(base + ".in", input);

@@ -22,13 +22,30 @@ struct CliResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
-// Runs the built `moe` with the given arguments (shell-quoted here); stdin from `input` if given.
-CliResult run_moe(const std::vector<std::string>& args, const std::string& input = "");
+// Runs the built `moe` with the given arguments (shell-quoted here); stdin from `input` if given. With
+// timeout_s > 0 a run that does not end in time is killed (exit code 124, as timeout(1) reports it).
+CliResult run_moe(const std::vector<std::string>& args, const std::string& input = "", int timeout_s = 0);
 
 }  // namespace moe::test
 
+namespace moe::test {
+// True when MOE_REQUIRE_ORACLES=1 (exported by .ci/run): a missing oracle is then a failure, not a skip.
+bool oracles_required();
+}  // namespace moe::test
+
+// A missing oracle (the test data folder, Jinja2, torch, numpy, node): the test is reported as skipped, or
+// fails when MOE_REQUIRE_ORACLES=1, so that a CI run which compared against nothing cannot pass.
+#define MOE_ORACLE_MISSING(why)                                          \
+  do {                                                                   \
+    if (::moe::test::oracles_required()) {                               \
+      GTEST_FAIL() << why << " (MOE_REQUIRE_ORACLES=1 makes this an error)"; \
+    } else {                                                             \
+      GTEST_SKIP() << why;                                               \
+    }                                                                    \
+  } while (0)
+
 // Skips the current test (reported as skipped, not passed) when the oracle data is absent.
-#define MOE_REQUIRE_TESTDATA()                                                   \
-  do {                                                                           \
-    if (::moe::test::testdata_dir().empty()) GTEST_SKIP() << "no testdata folder"; \
+#define MOE_REQUIRE_TESTDATA()                                                                \
+  do {                                                                                        \
+    if (::moe::test::testdata_dir().empty()) MOE_ORACLE_MISSING("no testdata folder (MOE_TESTDATA)"); \
   } while (0)

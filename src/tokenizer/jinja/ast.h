@@ -53,6 +53,7 @@ struct Expr {
   // Filter/Test: false when the name was unknown at parse time inside an {% if %} or conditional
   // expression, where Jinja2 defers the "no filter named ..." error until it is evaluated.
   bool known = true;
+  int height = 1;  // 1 + the tallest child's height; the parser bounds it
 
   Expr(ExprKind k, int l) : kind(k), line(l) {}
 };

@@ -1,5 +1,6 @@
 #include "tokenizer/jinja/parser.h"
 
+#include <algorithm>
 #include <functional>
 #include <initializer_list>
 
@@ -7,6 +8,11 @@
 
 namespace moe::jinja {
 namespace {
+
+// How deep a template may nest (blocks in blocks, brackets in brackets, operator chains like a+b+c+...):
+// the parser, the interpreter and the tree's destructor all recurse, so a template nested ~10,000 deep
+// overflowed the stack. Jinja2 itself stops near 100 levels (Python's recursion limit); real templates use < 20.
+constexpr int kMaxNesting = 256;
 
 class Parser {
  public:
@@ -67,6 +73,37 @@ class Parser {
     advance();
   }
 
+  // Counts the parser's own recursion (nested statements, brackets, unary operators).
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.nesting_ > kMaxNesting) p.fail_too_deep();
+    }
+    ~Nest() { --p.nesting_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+  };
+  [[noreturn]] void fail_too_deep() const {
+    fail("the template nests deeper than " + std::to_string(kMaxNesting) + " levels");
+  }
+
+  // Height of an expression tree, checked as each node is built: chains such as a+b+c+... or x|f|f|f... are
+  // built in loops, not recursion, so only their height bounds what evaluating and freeing them recurses.
+  ExprPtr sealed(ExprPtr e) {
+    int h = 0;
+    auto see = [&](const ExprPtr& c) {
+      if (c) h = std::max(h, c->height);
+    };
+    for (const auto& c : e->children) see(c);
+    for (const auto& c : e->args) see(c);
+    for (const auto& kv : e->kwargs) see(kv.second);
+    see(e->dyn_args);
+    see(e->dyn_kwargs);
+    e->height = h + 1;
+    if (e->height > kMaxNesting) fail_too_deep();
+    return e;
+  }
+
   // ---- statements ----
 
   // Parses until a block whose first name is one of `end_tokens` (left as the current token).
@@ -114,6 +151,7 @@ class Parser {
   }
 
   StmtPtr parse_statement(const std::vector<std::string>& end_tokens) {
+    Nest nest(*this);
     if (cur().type != Tok::Name) fail("tag name expected");
     const std::string tag = cur().text;
     int line = cur().line;
@@ -367,7 +405,7 @@ class Parser {
     }
     auto e = std::make_unique<Expr>(ExprKind::Tuple, line);
     e->children = std::move(args);
-    return e;
+    return sealed(std::move(e));
   }
 
   ExprPtr parse_expression() { return parse_condexpr(); }
@@ -380,7 +418,7 @@ class Parser {
       e->children.push_back(parse_or());
       e->children.push_back(std::move(expr1));
       e->children.push_back(skip_name("else") ? parse_condexpr() : nullptr);
-      expr1 = std::move(e);
+      expr1 = sealed(std::move(e));
       line = cur().line;
     }
     return expr1;
@@ -393,7 +431,7 @@ class Parser {
       auto e = std::make_unique<Expr>(kind, line);
       e->children.push_back(std::move(left));
       e->children.push_back((this->*sub)());
-      left = std::move(e);
+      left = sealed(std::move(e));
       line = cur().line;
     }
     return left;
@@ -404,9 +442,10 @@ class Parser {
 
   ExprPtr parse_not() {
     if (is_name("not")) {
+      Nest nest(*this);
       auto e = std::make_unique<Expr>(ExprKind::Not, advance().line);
       e->children.push_back(parse_not());
-      return e;
+      return sealed(std::move(e));
     }
     return parse_compare();
   }
@@ -439,7 +478,7 @@ class Parser {
     if (cmp->ops.empty()) return expr;
     cmp->line = line;
     cmp->children.insert(cmp->children.begin(), std::move(expr));
-    return cmp;
+    return sealed(std::move(cmp));
   }
 
   ExprPtr binary_ops(std::initializer_list<const char*> ops, ExprPtr (Parser::*sub)()) {
@@ -455,7 +494,7 @@ class Parser {
       e->name = found;
       e->children.push_back(std::move(left));
       e->children.push_back((this->*sub)());
-      left = std::move(e);
+      left = sealed(std::move(e));
       line = cur().line;
     }
     return left;
@@ -471,7 +510,7 @@ class Parser {
     if (args.size() == 1) return std::move(args[0]);
     auto e = std::make_unique<Expr>(ExprKind::Concat, line);
     e->children = std::move(args);
-    return e;
+    return sealed(std::move(e));
   }
 
   ExprPtr parse_math2() { return binary_ops({"*", "/", "//", "%"}, &Parser::parse_pow); }
@@ -479,6 +518,7 @@ class Parser {
   ExprPtr parse_unary_filtered() { return parse_unary(true); }
 
   ExprPtr parse_unary(bool with_filter) {
+    Nest nest(*this);
     int line = cur().line;
     ExprPtr node;
     if (skip_op("-")) {
@@ -490,6 +530,7 @@ class Parser {
     } else {
       node = parse_primary();
     }
+    node = sealed(std::move(node));
     node = parse_postfix(std::move(node));
     if (with_filter) node = parse_filter_expr(std::move(node));
     return node;
@@ -534,7 +575,7 @@ class Parser {
         e->children.push_back(parse_expression());
       }
       expect_op("]");
-      return e;
+      return sealed(std::move(e));
     }
     if (is_op("{")) {
       advance();
@@ -547,7 +588,7 @@ class Parser {
         e->children.push_back(parse_expression());
       }
       expect_op("}");
-      return e;
+      return sealed(std::move(e));
     }
     fail("unexpected '" + describe(tok) + "'");
   }
@@ -580,13 +621,13 @@ class Parser {
         auto e = std::make_unique<Expr>(ExprKind::Getattr, line);
         e->name = attr.text;
         e->children.push_back(std::move(node));
-        return e;
+        return sealed(std::move(e));
       }
       if (attr.type != Tok::Integer) fail("expected name or number", attr.line);
       auto e = std::make_unique<Expr>(ExprKind::Getitem, line);
       e->children.push_back(std::move(node));
       e->children.push_back(constant(Value::integer(attr.ival), attr.line));
-      return e;
+      return sealed(std::move(e));
     }
     std::vector<ExprPtr> args;
     while (!is_op("]")) {
@@ -601,9 +642,9 @@ class Parser {
     } else {
       auto t = std::make_unique<Expr>(ExprKind::Tuple, line);
       t->children = std::move(args);
-      e->children.push_back(std::move(t));
+      e->children.push_back(sealed(std::move(t)));
     }
-    return e;
+    return sealed(std::move(e));
   }
 
   ExprPtr parse_subscribed() {
@@ -623,7 +664,7 @@ class Parser {
     else parts.push_back(nullptr);
     auto e = std::make_unique<Expr>(ExprKind::Slice, line);
     e->children = std::move(parts);
-    return e;
+    return sealed(std::move(e));
   }
 
   void parse_call_args(Expr& e) {
@@ -662,7 +703,7 @@ class Parser {
     auto e = std::make_unique<Expr>(ExprKind::Call, cur().line);
     e->children.push_back(std::move(node));
     parse_call_args(*e);
-    return e;
+    return sealed(std::move(e));
   }
 
   std::string dotted_name() {
@@ -680,7 +721,7 @@ class Parser {
       check_known(*e, is_known_filter(e->name), "filter");
       if (is_op("(")) parse_call_args(*e);
       e->children.push_back(std::move(node));
-      node = std::move(e);
+      node = sealed(std::move(e));
       start_inline = false;
     }
     return node;
@@ -701,10 +742,10 @@ class Parser {
       e->args.push_back(parse_postfix(parse_primary()));
     }
     e->children.push_back(std::move(node));
-    if (!negated) return e;
+    if (!negated) return sealed(std::move(e));
     auto n = std::make_unique<Expr>(ExprKind::Not, line);
     n->children.push_back(std::move(e));
-    return n;
+    return sealed(std::move(n));
   }
 
   static void check_known(Expr& e, bool known, const char*) { e.known = known; }
@@ -712,6 +753,7 @@ class Parser {
   const std::vector<Token>& t_;
   size_t i_ = 0;
   int loop_depth_ = 0;
+  int nesting_ = 0;
 };
 
 // Jinja2's compiler rejects an unknown filter or test unless it sits in an {% if %} or a conditional

@@ -116,32 +116,42 @@ Value Value::iterator(std::string type_name, std::function<std::optional<Value>(
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+namespace {
+// JSON contexts nest as deep as their writer likes; building Values recurses once per level (and so do str(),
+// == and tojson later), so a context nested ~10,000 deep overflowed the stack. Python's json stops near 1000.
+constexpr int kMaxJsonDepth = 512;
+
+Value json_to_value(const nlohmann::ordered_json& j, int depth) {
+  if (depth > kMaxJsonDepth)
+    throw Fault("the JSON context nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return none();
-    case nlohmann::ordered_json::value_t::boolean: return boolean(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer: return integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::null: return Value::none();
+    case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer: return Value::integer(j.get<int64_t>());
     case nlohmann::ordered_json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) throw Fault("integer " + std::to_string(u) + " is too large");
-      return integer(static_cast<int64_t>(u));
+      return Value::integer(static_cast<int64_t>(u));
     }
-    case nlohmann::ordered_json::value_t::number_float: return number(j.get<double>());
-    case nlohmann::ordered_json::value_t::string: return string(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::number_float: return Value::number(j.get<double>());
+    case nlohmann::ordered_json::value_t::string: return Value::string(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
-      for (const auto& e : j) items.push_back(from_json(e));
-      return list(std::move(items));
+      for (const auto& e : j) items.push_back(json_to_value(e, depth + 1));
+      return Value::list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       DictData d;
-      for (const auto& [k, e] : j.items()) d.set(string(k), from_json(e));
-      return dict(std::move(d));
+      for (const auto& [k, e] : j.items()) d.set(Value::string(k), json_to_value(e, depth + 1));
+      return Value::dict(std::move(d));
     }
     default: throw Fault("unsupported JSON value (binary)");
   }
 }
+}  // namespace
+
+Value Value::from_json(const nlohmann::ordered_json& j) { return json_to_value(j, 1); }
 
 // ---- access -------------------------------------------------------------------------------------------
 

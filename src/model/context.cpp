@@ -59,7 +59,8 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
   if (p.n_seq <= 0) throw UsageError("the number of parallel sequences must be positive");
   n_batch_ = std::max(1, std::min(p.n_batch, n_ctx_ * p.n_seq));
-  attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_);
+  const auto make_attention = model.arch().make_attention ? model.arch().make_attention : make_gqa_attention;
+  attention_ = make_attention(model, ex_, n_batch_, n_ctx_);
   cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock));
 
   const size_t B = static_cast<size_t>(n_batch_);

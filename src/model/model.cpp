@@ -10,8 +10,11 @@ extern const Architecture kArchQwen3Moe;
 extern const Architecture kArchQwen2Moe;
 extern const Architecture kArchOlmoe;
 extern const Architecture kArchLlama;
+extern const Architecture kArchDeepseek2;
+extern const Architecture kArchGlm4Moe;
 
-static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe, &kArchLlama};
+static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe, &kArchLlama,
+                                                     &kArchDeepseek2, &kArchGlm4Moe};
 
 const Architecture* find_architecture(const std::string& name) {
   for (const Architecture* a : kArchitectures)

@@ -107,8 +107,8 @@ struct TensorPlan {
 void write_synth_model(const SynthSpec& sp, const std::string& path, const std::function<void(uint64_t, uint64_t)>& progress,
                        int n_threads) {
   const std::string a = sp.arch;
-  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe";
-  if (!moe_arch && a != "llama") throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe or llama");
+  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe" || synth_is_deepseek_style(a);
+  if (!moe_arch && a != "llama") throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe, llama, deepseek2 or glm4moe");
   if (sp.layers <= 0 || sp.hidden <= 0 || sp.heads <= 0 || sp.kv_heads <= 0 || sp.heads % sp.kv_heads)
     throw UsageError("layers, hidden and heads must be positive, heads a multiple of kv-heads");
   if (moe_arch && sp.experts <= 0) throw UsageError(a + " needs --experts > 0");
@@ -140,6 +140,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
     w.set(a + ".expert_feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(sp.expert_ffn)));
     if (a == "qwen2moe") w.set(a + ".expert_shared_feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(shared)));
   }
+  if (synth_is_deepseek_style(a)) synth_deepseek_keys(sp, w);
 
   int vocab = sp.vocab;
   if (!sp.vocab_from.empty()) {
@@ -158,7 +159,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   auto mat = [&](const std::string& n, int64_t cols, int64_t rows, DType t) { plan.push_back({n, {cols, rows}, t, TensorPlan::Normal}); };
   auto norm = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Norm}); };
   mat("token_embd.weight", sp.hidden, vocab, sp.embd_type);
-  for (int il = 0; il < sp.layers; ++il) {
+  for (int il = 0; il < sp.layers && !synth_is_deepseek_style(a); ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
     norm(b + "attn_norm.weight", sp.hidden);
     mat(b + "attn_q.weight", sp.hidden, q_dim, sp.type);
@@ -194,6 +195,8 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       mat(b + "ffn_down.weight", ffn, sp.hidden, sp.type);
     }
   }
+  if (synth_is_deepseek_style(a))
+    for (auto& t : synth_deepseek_layers(sp)) plan.push_back({t.name, t.ne, t.type, t.norm ? TensorPlan::Norm : TensorPlan::Normal});
   norm("output_norm.weight", sp.hidden);
   if (!sp.tied) mat("output.weight", sp.hidden, vocab, sp.embd_type);
   for (auto& t : plan)

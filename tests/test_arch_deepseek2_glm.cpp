@@ -72,7 +72,9 @@ TEST_P(ArchParity, PromptLogitsMatchLlamaCpp) {
         EXPECT_EQ(top_k(a, n_vocab, 10), top_k(b, n_vocab, 10)) << stem << " position " << t;
       } else {
         const auto tb = top_k(b, n_vocab, 2);
-        if (b[tb[0]] - b[tb[1]] >= 0.01f) EXPECT_EQ(argmax(a, n_vocab), tb[0]) << stem << " position " << t;
+        if (b[tb[0]] - b[tb[1]] >= 0.01f) {
+          EXPECT_EQ(argmax(a, n_vocab), tb[0]) << stem << " position " << t;
+        }
       }
     }
     const double mean = sum / static_cast<double>(logits.size());
@@ -475,6 +477,10 @@ TEST(CliDeepseek2, SynthInfoProfileBudgetPrune) {
                          "--mem-budget", "720k"});
   ASSERT_EQ(budget.exit_code, 0) << budget.err;
   EXPECT_EQ(budget.out, full.out);
+  // Steering: '*' bans expert 0 in every MoE layer (the leading dense layer is skipped, not an error).
+  auto banned = run_moe({"run", "-m", model, "--tokens", "1,2,3", "-n", "6", "--print-ids", "--ignore-eos", "--ban", "*:0"});
+  ASSERT_EQ(banned.exit_code, 0) << banned.err;
+  EXPECT_FALSE(banned.out.empty());
 
   // 4 of 8 experts in 4 groups: one per group is not a group of >= 2, so group-limited routing goes.
   const std::string pruned = dir + "/pruned.gguf";

@@ -30,7 +30,10 @@ class MlaAttention final : public AttentionBlock {
 
  private:
   // y[t * ldy + r] = W x[t] for n rows of x (k floats each, contiguous).
-  void project(const Mat& w, const float* x, int n, int64_t k, float* y, int64_t ldy);
+  void project(const WeightRef& w, const float* x, int n, int64_t k, float* y, int64_t ldy);
+  void project(const Mat& w, const float* x, int n, int64_t k, float* y, int64_t ldy) {
+    project(weight_ref(ex_, w), x, n, k, y, ldy);
+  }
   void project_q_kv(const LayerWeights& lw, const float* xn, int n);
   void absorb_q(const MlaWeights& m, int n);
   void attend(int il, std::span<const SeqRun> runs, KvCache& cache);
@@ -89,8 +92,7 @@ void MlaAttention::begin_step(const int32_t* pos, int n) {
   for (int t = 0; t < n; ++t) rope_cos_sin(c_, nullptr, pos[t], rope_cs_.data() + static_cast<size_t>(t) * R_);
 }
 
-void MlaAttention::project(const Mat& w, const float* x, int n, int64_t k, float* y, int64_t ldy) {
-  const WeightRef wr = weight_ref(ex_, w);
+void MlaAttention::project(const WeightRef& wr, const float* x, int n, int64_t k, float* y, int64_t ldy) {
   const ActRows xa = acts_for(ex_, act_format(wr), x, n, k, act_.data());
   matmul(ex_, wr, xa.data, xa.stride, n, y, ldy);
 }
@@ -121,7 +123,7 @@ void MlaAttention::absorb_q(const MlaWeights& m, int n) {
   for (int64_t h = 0; h < H_; ++h) {
     for (int t = 0; t < n; ++t)
       std::memcpy(gather_.data() + t * nope_, q_.data() + (t * H_ + h) * hk_, sizeof(float) * static_cast<size_t>(nope_));
-    project(m.k_b.expert(h), gather_.data(), n, nope_, qabs_.data() + h * kw_, H_ * kw_);
+    project(expert_ref(ex_, m.k_b, h), gather_.data(), n, nope_, qabs_.data() + h * kw_, H_ * kw_);
     for (int t = 0; t < n; ++t)
       std::memcpy(qabs_.data() + (t * H_ + h) * kw_ + L_, q_.data() + (t * H_ + h) * hk_ + nope_,
                   sizeof(float) * static_cast<size_t>(R_));
@@ -191,7 +193,7 @@ void MlaAttention::forward(int il, const float* xn, int n, std::span<const SeqRu
   timer.next(OpTimes::kWo);
   // olat_ is laid out [H][B][L] with B = the scratch's token capacity, so each head's rows are contiguous.
   const int64_t B = static_cast<int64_t>(tok_pos_.size());
-  for (int64_t h = 0; h < H_; ++h) project(m.v_b.expert(h), olat_.data() + h * B * L_, n, L_, attn_.data() + h * V_, H_ * V_);
+  for (int64_t h = 0; h < H_; ++h) project(expert_ref(ex_, m.v_b, h), olat_.data() + h * B * L_, n, L_, attn_.data() + h * V_, H_ * V_);
   project(lw.wo, attn_.data(), n, H_ * V_, out, c_.n_embd);
 }
 

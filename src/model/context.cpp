@@ -19,8 +19,10 @@ std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& po
   auto p = std::make_shared<PackedWeights>();
   for (const LayerWeights& lw : m.layers) {
     for (const Mat* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.gate_shexp,
-                         &lw.up_shexp, &lw.down_shexp, &lw.moe.router})
+                         &lw.up_shexp, &lw.down_shexp, &lw.moe.router, &lw.mla.q_a, &lw.mla.q_b, &lw.mla.kv_a})
       p->add(*w);
+    p->add(lw.mla.k_b);
+    p->add(lw.mla.v_b);
     if (experts)
       for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
   }

@@ -50,6 +50,11 @@ int cmd_info(int argc, char** argv) {
                   c.router.norm_topk ? "renormalised" : "raw");
       if (c.router.weights_scale != 1.0f) std::printf(", scaled x%g", c.router.weights_scale);
       if (c.router.n_group > 1) std::printf(", %d groups (best %d)", c.router.n_group, c.router.n_group_used);
+      for (const LayerWeights& lw : model->layers)
+        if (lw.moe.selection_bias.present()) {
+          std::printf(", selection bias (exp_probs_b)");
+          break;
+        }
       std::printf("\n");
     } else {
       std::printf("experts:       none (dense FFN %d)\n", c.n_ff);

@@ -33,6 +33,7 @@ void check(const SynthSpec& sp, int hd) {
   const int r = rope_dim(sp, hd);
   if (r <= 0 || r % 2) throw UsageError("--rope-dim must be positive and even");
   if (sp.arch == "deepseek2") {
+    if (d.shared_experts < 1) throw UsageError("deepseek2 needs --shared-experts >= 1 (llama.cpp requires the tensors)");
     if (d.q_lora < 0 || d.kv_lora <= 0 || d.nope_dim <= 0 || d.v_head_dim <= 0)
       throw UsageError("deepseek2 needs --kv-lora, --nope-dim and --v-head-dim > 0 (--q-lora >= 0)");
   } else if (r > hd) {
@@ -54,7 +55,8 @@ void synth_deepseek_keys(const SynthSpec& sp, GgufWriter& w) {
   w.set(a + "rope.dimension_count", GgufValue::make_u32(u32(r)));
   if (sp.arch == "deepseek2") {
     w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::make_f32(1e-6f));
-    if (d.q_lora > 0) w.set(a + "attention.q_lora_rank", GgufValue::make_u32(u32(d.q_lora)));
+    // Written even when 0: llama.cpp requires the key unless it recognises a Lite model by its layer count.
+    w.set(a + "attention.q_lora_rank", GgufValue::make_u32(u32(d.q_lora)));
     w.set(a + "attention.kv_lora_rank", GgufValue::make_u32(u32(d.kv_lora)));
     if (d.kv_b) {  // legacy: MHA shapes after decompression
       w.set(a + "attention.head_count_kv", GgufValue::make_u32(u32(sp.heads)));

@@ -21,6 +21,10 @@ namespace moe {
 
 namespace {
 
+// Heads attended together per task: all heads share the cached rows (MQA over the latent), so each row is read
+// once per block and the inner loops run over independent heads or latent dims (they vectorize).
+constexpr int kHeadBlock = 16;
+
 class MlaAttention final : public AttentionBlock {
  public:
   MlaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx);
@@ -37,7 +41,7 @@ class MlaAttention final : public AttentionBlock {
   void project_q_kv(const LayerWeights& lw, const float* xn, int n);
   void absorb_q(const MlaWeights& m, int n);
   void attend(int il, std::span<const SeqRun> runs, KvCache& cache);
-  void attend_one(const float* kc, int64_t n_kv, int t, int h, float* scores);
+  void attend_heads(const float* kc, int64_t n_kv, int t, int h0, int nh, float* scratch);
 
   const Model& model_;
   const ModelConfig& c_;
@@ -55,6 +59,8 @@ class MlaAttention final : public AttentionBlock {
   std::vector<int32_t> tok_pos_;  // [B] position of each token in its sequence
   std::vector<int32_t> tok_run_;  // [B] run index of each token
   int64_t ctx_padded_ = 0;
+  // Per thread: scores [ctx][kHeadBlock] and the block's queries transposed [L + R][kHeadBlock].
+  size_t scratch_floats() const { return static_cast<size_t>((ctx_padded_ + kw_) * kHeadBlock); }
 };
 
 MlaAttention::MlaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx)
@@ -76,7 +82,7 @@ MlaAttention::MlaAttention(const Model& model, const Exec& ex, int max_tokens, i
   attn_.assign(B * H_ * V_, 0.f);
   gather_.assign(B * std::max(nope_, L_), 0.f);
   rope_cs_.assign(B * static_cast<size_t>(R_), 0.f);
-  scores_.assign(static_cast<size_t>(ex.pool.size()) * ctx_padded_, 0.f);
+  scores_.assign(static_cast<size_t>(ex.pool.size()) * scratch_floats(), 0.f);
   const int64_t widest = std::max({static_cast<int64_t>(c_.n_embd), static_cast<int64_t>(c_.q_lora_rank), H_ * V_, nope_, L_});
   act_.assign(B * row_bytes(DType::F32, widest) + 64, 0);
   tok_pos_.assign(B, 0);
@@ -130,23 +136,44 @@ void MlaAttention::absorb_q(const MlaWeights& m, int n) {
   }
 }
 
-// One head of one token over cached positions [0, n_kv): softmax of scaled scores, weighted sum of latents.
-void MlaAttention::attend_one(const float* kc, int64_t n_kv, int t, int h, float* scores) {
-  const float* q = qabs_.data() + (static_cast<int64_t>(t) * H_ + h) * kw_;
-  const float scale = c_.attn_scale;
-  for (int64_t j = 0; j < n_kv; ++j) {
-    const float* k = kc + j * kw_;
-    float s = 0.f;
-    for (int64_t d = 0; d < kw_; ++d) s += q[d] * k[d];
-    scores[j] = s * scale;
+// Heads [h0, h0 + nh) of token t over cached positions [0, n_kv): scores, softmax (as ggml: max subtracted, sum in
+// double), then the probability-weighted sum of the cached latents.
+void MlaAttention::attend_heads(const float* kc, int64_t n_kv, int t, int h0, int nh, float* scratch) {
+  float* s = scratch;                       // [n_kv][nh]
+  float* qt = scratch + ctx_padded_ * kHeadBlock;  // [kw][nh]
+  for (int h = 0; h < nh; ++h) {
+    const float* q = qabs_.data() + (static_cast<int64_t>(t) * H_ + h0 + h) * kw_;
+    for (int64_t d = 0; d < kw_; ++d) qt[d * nh + h] = q[d];
   }
-  ex_.k.softmax(scores, n_kv);
-  float* o = olat_.data() + (static_cast<int64_t>(h) * static_cast<int64_t>(tok_pos_.size()) + t) * L_;
-  std::fill(o, o + L_, 0.f);
   for (int64_t j = 0; j < n_kv; ++j) {
-    const float p = scores[j];
     const float* k = kc + j * kw_;
-    for (int64_t d = 0; d < L_; ++d) o[d] += p * k[d];
+    float* sj = s + j * nh;
+    for (int h = 0; h < nh; ++h) sj[h] = 0.f;
+    for (int64_t d = 0; d < kw_; ++d) {
+      const float kd = k[d];
+      const float* qd = qt + d * nh;
+      for (int h = 0; h < nh; ++h) sj[h] += qd[h] * kd;
+    }
+  }
+  const float scale = c_.attn_scale;
+  const int64_t B = static_cast<int64_t>(tok_pos_.size());
+  for (int h = 0; h < nh; ++h) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_kv; ++j) mx = std::max(mx, s[j * nh + h] * scale);
+    double sum = 0.0;
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float e = std::exp(s[j * nh + h] * scale - mx);
+      s[j * nh + h] = e;
+      sum += e;
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    float* o = olat_.data() + ((h0 + h) * B + t) * L_;
+    std::fill(o, o + L_, 0.f);
+    for (int64_t j = 0; j < n_kv; ++j) {
+      const float p = s[j * nh + h] * inv;
+      const float* k = kc + j * kw_;
+      for (int64_t d = 0; d < L_; ++d) o[d] += p * k[d];
+    }
   }
 }
 
@@ -161,13 +188,15 @@ void MlaAttention::attend(int il, std::span<const SeqRun> runs, KvCache& cache) 
     n_tok += r.n;
     work += static_cast<int64_t>(r.n) * (r.pos0 + r.n) * H_ * kw_;
   }
+  const int64_t n_hblocks = (H_ + kHeadBlock - 1) / kHeadBlock;
   auto task = [&](int64_t task_id, int tid) {
-    const int t = static_cast<int>(task_id / H_), h = static_cast<int>(task_id % H_);
+    const int t = static_cast<int>(task_id / n_hblocks);
+    const int h0 = static_cast<int>(task_id % n_hblocks) * kHeadBlock;
     const SeqRun& r = runs[static_cast<size_t>(tok_run_[static_cast<size_t>(t)])];
-    attend_one(cache.k(il, r.seq), tok_pos_[static_cast<size_t>(t)] + 1, t, h,
-               scores_.data() + static_cast<size_t>(tid) * ctx_padded_);
+    attend_heads(cache.k(il, r.seq), tok_pos_[static_cast<size_t>(t)] + 1, t, h0,
+                 static_cast<int>(std::min<int64_t>(kHeadBlock, H_ - h0)), scores_.data() + static_cast<size_t>(tid) * scratch_floats());
   };
-  const int64_t n_tasks = n_tok * H_;
+  const int64_t n_tasks = n_tok * n_hblocks;
   // Short contexts are a few microseconds of work: the calling thread does them alone.
   if (work < (int64_t{1} << 16)) {
     for (int64_t i = 0; i < n_tasks; ++i) task(i, 0);

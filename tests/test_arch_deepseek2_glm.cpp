@@ -518,4 +518,68 @@ TEST(PruneDeepseek2, EvenGroupsSurviveAndTheSelectionBiasIsSliced) {
   EXPECT_EQ(Model::load(dir + "/uneven.gguf")->config().router.n_group, 1);
 }
 
+// Synth at the reference models' shapes writes the same keys (values included) and tensor names and shapes as
+// llama.cpp's converter does (reference-archs), so llama.cpp loads what we synthesize.
+void expect_same_layout(const std::string& ours, const std::string& ref) {
+  GgufFile a(ours), b(ref);
+  for (const auto& [key, v] : b.metadata()) {
+    if (key.rfind("general.", 0) == 0 || key.rfind("tokenizer.", 0) == 0 || key.find(".vocab_size") != std::string::npos)
+      continue;
+    const GgufValue* mine = a.find(key);
+    ASSERT_NE(mine, nullptr) << ref << ": synth lacks " << key;
+    EXPECT_EQ(mine->to_string(), v.to_string()) << key;
+  }
+  for (const auto& [key, v] : a.metadata())
+    if (key.rfind("general.", 0) != 0 && key.rfind("tokenizer.", 0) != 0) EXPECT_NE(b.find(key), nullptr) << "extra key " << key;
+  EXPECT_EQ(a.tensors().size(), b.tensors().size()) << ref;
+  for (const auto& t : b.tensors()) {
+    const GgufTensorInfo* m = a.tensor(t.name);
+    ASSERT_NE(m, nullptr) << ref << ": synth lacks " << t.name;
+    EXPECT_EQ(m->shape_string(), t.shape_string()) << t.name;
+    EXPECT_EQ(m->type, t.type) << t.name;
+  }
+}
+
+TEST(Synth, WritesLlamaCppsKeysAndTensorsAtTheReferenceShapes) {
+  MOE_REQUIRE_TESTDATA();
+  const std::string dir = scratch_dir("synth_layout");
+  for (bool kv_b : {false, true}) {
+    SynthSpec s;
+    s.arch = "deepseek2";
+    s.layers = 4;
+    s.hidden = 128;
+    s.heads = 4;
+    s.experts = 15;
+    s.top_k = 3;
+    s.expert_ffn = 32;
+    s.ffn = 192;
+    s.ctx = 1024;
+    s.ds = {.q_lora = 96, .kv_lora = 32, .rope_dim = 32, .nope_dim = 64, .v_head_dim = 32, .kv_b = kv_b,
+            .dense_layers = 1, .shared_experts = 1, .groups = 5, .groups_used = 2, .routed_scale = 1.8f,
+            .yarn_factor = 8.0f, .yarn_orig_ctx = 128};
+    s.vocab_from = ref_dir() + "deepseek2-small-f32.gguf";
+    write_synth_model(s, dir + "/ds.gguf");
+    expect_same_layout(dir + "/ds.gguf", ref_dir() + (kv_b ? "deepseek2-kvb-small-f32.gguf" : "deepseek2-small-f32.gguf"));
+  }
+  SynthSpec g;
+  g.arch = "glm4moe";
+  g.layers = 4;
+  g.hidden = 96;
+  g.heads = 6;
+  g.kv_heads = 2;
+  g.head_dim = 48;
+  g.experts = 12;
+  g.top_k = 3;
+  g.expert_ffn = 32;
+  g.ffn = 192;
+  g.ctx = 256;
+  g.rope_theta = 1e6f;
+  g.ds.rope_dim = 16;
+  g.ds.shared_experts = 2;
+  g.ds.routed_scale = 1.5f;
+  g.vocab_from = ref_dir() + "glm4moe-small-f32.gguf";
+  write_synth_model(g, dir + "/glm.gguf");
+  expect_same_layout(dir + "/glm.gguf", ref_dir() + "glm4moe-small-f32.gguf");
+}
+
 }  // namespace

@@ -53,8 +53,9 @@ void synth_deepseek_keys(const SynthSpec& sp, GgufWriter& w) {
   const int ffn = sp.ffn > 0 ? sp.ffn : 4 * sp.hidden;
   w.set(a + "feed_forward_length", GgufValue::make_u32(u32(ffn)));
   w.set(a + "rope.dimension_count", GgufValue::make_u32(u32(r)));
+  // Released configs: DeepSeek rms_norm_eps 1e-6, GLM-4.5 1e-5.
+  w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::make_f32(sp.arch == "deepseek2" ? 1e-6f : 1e-5f));
   if (sp.arch == "deepseek2") {
-    w.set(a + "attention.layer_norm_rms_epsilon", GgufValue::make_f32(1e-6f));
     // Written even when 0: llama.cpp requires the key unless it recognises a Lite model by its layer count.
     w.set(a + "attention.q_lora_rank", GgufValue::make_u32(u32(d.q_lora)));
     w.set(a + "attention.kv_lora_rank", GgufValue::make_u32(u32(d.kv_lora)));

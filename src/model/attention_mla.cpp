@@ -21,10 +21,6 @@ namespace moe {
 
 namespace {
 
-// Heads attended together per task: all heads share the cached rows (MQA over the latent), so each row is read
-// once per block and the inner loops run over independent heads or latent dims (they vectorize).
-constexpr int kHeadBlock = 16;
-
 class MlaAttention final : public AttentionBlock {
  public:
   MlaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx);
@@ -41,7 +37,7 @@ class MlaAttention final : public AttentionBlock {
   void project_q_kv(const LayerWeights& lw, const float* xn, int n);
   void absorb_q(const MlaWeights& m, int n);
   void attend(int il, std::span<const SeqRun> runs, KvCache& cache);
-  void attend_heads(const float* kc, int64_t n_kv, int t, int h0, int nh, float* scratch);
+  void attend_one(const float* kc, int64_t n_kv, int t, int h, float* scratch);
 
   const Model& model_;
   const ModelConfig& c_;
@@ -59,8 +55,8 @@ class MlaAttention final : public AttentionBlock {
   std::vector<int32_t> tok_pos_;  // [B] position of each token in its sequence
   std::vector<int32_t> tok_run_;  // [B] run index of each token
   int64_t ctx_padded_ = 0;
-  // Per thread: scores [ctx][kHeadBlock] and the block's queries transposed [L + R][kHeadBlock].
-  size_t scratch_floats() const { return static_cast<size_t>((ctx_padded_ + kw_) * kHeadBlock); }
+  // Per thread: scores [ctx] and one head's output [L + R].
+  size_t scratch_floats() const { return static_cast<size_t>(ctx_padded_ + kw_); }
 };
 
 MlaAttention::MlaAttention(const Model& model, const Exec& ex, int max_tokens, int n_ctx)
@@ -136,45 +132,15 @@ void MlaAttention::absorb_q(const MlaWeights& m, int n) {
   }
 }
 
-// Heads [h0, h0 + nh) of token t over cached positions [0, n_kv): scores, softmax (as ggml: max subtracted, sum in
-// double), then the probability-weighted sum of the cached latents.
-void MlaAttention::attend_heads(const float* kc, int64_t n_kv, int t, int h0, int nh, float* scratch) {
-  float* s = scratch;                       // [n_kv][nh]
-  float* qt = scratch + ctx_padded_ * kHeadBlock;  // [kw][nh]
-  for (int h = 0; h < nh; ++h) {
-    const float* q = qabs_.data() + (static_cast<int64_t>(t) * H_ + h0 + h) * kw_;
-    for (int64_t d = 0; d < kw_; ++d) qt[d * nh + h] = q[d];
-  }
-  for (int64_t j = 0; j < n_kv; ++j) {
-    const float* k = kc + j * kw_;
-    float* sj = s + j * nh;
-    for (int h = 0; h < nh; ++h) sj[h] = 0.f;
-    for (int64_t d = 0; d < kw_; ++d) {
-      const float kd = k[d];
-      const float* qd = qt + d * nh;
-      for (int h = 0; h < nh; ++h) sj[h] += qd[h] * kd;
-    }
-  }
-  const float scale = c_.attn_scale;
+// Head h of token t over cached positions [0, n_kv), with the kernel table's attention: the cached row [c | k_pe]
+// serves as key and as value (kv_stride = its width), so the output's first L values are sum_j p_j c_j (the rope
+// part of the output is discarded). Scratch: n_kv scores, then the kw-wide output.
+void MlaAttention::attend_one(const float* kc, int64_t n_kv, int t, int h, float* scratch) {
+  const float* q = qabs_.data() + (static_cast<int64_t>(t) * H_ + h) * kw_;
+  float* o = scratch + ctx_padded_;
+  ex_.k.attention(q, kc, kc, kw_, n_kv, kw_, c_.attn_scale, scratch, o);
   const int64_t B = static_cast<int64_t>(tok_pos_.size());
-  for (int h = 0; h < nh; ++h) {
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < n_kv; ++j) mx = std::max(mx, s[j * nh + h] * scale);
-    double sum = 0.0;
-    for (int64_t j = 0; j < n_kv; ++j) {
-      const float e = std::exp(s[j * nh + h] * scale - mx);
-      s[j * nh + h] = e;
-      sum += e;
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    float* o = olat_.data() + ((h0 + h) * B + t) * L_;
-    std::fill(o, o + L_, 0.f);
-    for (int64_t j = 0; j < n_kv; ++j) {
-      const float p = s[j * nh + h] * inv;
-      const float* k = kc + j * kw_;
-      for (int64_t d = 0; d < L_; ++d) o[d] += p * k[d];
-    }
-  }
+  std::memcpy(olat_.data() + (h * B + t) * L_, o, sizeof(float) * static_cast<size_t>(L_));
 }
 
 void MlaAttention::attend(int il, std::span<const SeqRun> runs, KvCache& cache) {
@@ -188,15 +154,13 @@ void MlaAttention::attend(int il, std::span<const SeqRun> runs, KvCache& cache) 
     n_tok += r.n;
     work += static_cast<int64_t>(r.n) * (r.pos0 + r.n) * H_ * kw_;
   }
-  const int64_t n_hblocks = (H_ + kHeadBlock - 1) / kHeadBlock;
   auto task = [&](int64_t task_id, int tid) {
-    const int t = static_cast<int>(task_id / n_hblocks);
-    const int h0 = static_cast<int>(task_id % n_hblocks) * kHeadBlock;
+    const int t = static_cast<int>(task_id / H_), h = static_cast<int>(task_id % H_);
     const SeqRun& r = runs[static_cast<size_t>(tok_run_[static_cast<size_t>(t)])];
-    attend_heads(cache.k(il, r.seq), tok_pos_[static_cast<size_t>(t)] + 1, t, h0,
-                 static_cast<int>(std::min<int64_t>(kHeadBlock, H_ - h0)), scores_.data() + static_cast<size_t>(tid) * scratch_floats());
+    attend_one(cache.k(il, r.seq), tok_pos_[static_cast<size_t>(t)] + 1, t, h,
+               scores_.data() + static_cast<size_t>(tid) * scratch_floats());
   };
-  const int64_t n_tasks = n_tok * n_hblocks;
+  const int64_t n_tasks = n_tok * H_;
   // Short contexts are a few microseconds of work: the calling thread does them alone.
   if (work < (int64_t{1} << 16)) {
     for (int64_t i = 0; i < n_tasks; ++i) task(i, 0);

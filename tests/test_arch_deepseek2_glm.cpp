@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <sstream>
 
 #include "core/error.h"
 #include "experts/prune.h"
@@ -580,6 +581,23 @@ TEST(Synth, WritesLlamaCppsKeysAndTensorsAtTheReferenceShapes) {
   g.vocab_from = ref_dir() + "glm4moe-small-f32.gguf";
   write_synth_model(g, dir + "/glm.gguf");
   expect_same_layout(dir + "/glm.gguf", ref_dir() + "glm4moe-small-f32.gguf");
+}
+
+// End to end through the CLI's parity hook (the files' padding_token_id is uint32 -1, "none", which must load).
+TEST(CliDeepseek2, RunReproducesLlamaCppsGreedyIds) {
+  MOE_REQUIRE_TESTDATA();
+  for (const char* m : {"deepseek2-small-f32", "glm4moe-small-f32"}) {
+    const std::string stem = ref_dir() + m + ".prompt1";
+    std::string ids;
+    for (int32_t id : read_ids(stem + ".tokens.txt")) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+    auto r = run_moe({"run", "-m", ref_dir() + m + ".gguf", "--tokens", ids, "-n", "16", "--temp", "0", "--print-ids",
+                      "--ignore-eos"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<int32_t> got;
+    std::istringstream in(r.out);
+    for (int32_t x; in >> x;) got.push_back(x);
+    EXPECT_EQ(got, read_ids(stem + ".greedy16.txt")) << m;
+  }
 }
 
 }  // namespace

@@ -52,6 +52,11 @@ void set_special_ids(Impl& t, const TokenizerMetadata& m) {
   for (const Key& k : keys) {
     if (k.id >= n) k.id = -1;
     if (!k.value) continue;
+    // Converters write uint32 -1 (llama.cpp's LLAMA_TOKEN_NULL) for "no such token", e.g. no padding token.
+    if (*k.value == -1 || *k.value == 0xFFFFFFFFll) {
+      k.id = -1;
+      continue;
+    }
     if (*k.value < 0 || *k.value >= n)
       fail(m, "tokenizer.ggml." + std::string(k.name) + " = " + std::to_string(*k.value) +
                   " is out of range (the vocabulary has " + std::to_string(n) + " tokens)");

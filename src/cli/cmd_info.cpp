@@ -78,6 +78,14 @@ int cmd_info(int argc, char** argv) {
     std::printf("layers:        %d (%d MoE, %d dense)\n", c.n_layer, c.n_moe_layers(), c.n_layer - c.n_moe_layers());
     std::printf("hidden:        %d; attention %d heads x %d, %d KV heads; RoPE %s theta %g over %d dims\n", c.n_embd,
                 c.n_head, c.head_dim, c.n_head_kv, c.rope_type == RopeType::Neox ? "neox" : "norm", c.rope_theta, c.n_rot);
+    if (c.kv_lora_rank > 0)
+      std::printf("MLA:           q_lora %d, kv_lora %d, head k %d (nope %d + rope %d), v %d%s; caches %d values per "
+                  "position and layer (%s per position)\n", c.q_lora_rank, c.kv_lora_rank, c.mla_head_k,
+                  c.mla_head_k - c.n_rot, c.n_rot, c.mla_head_v, c.mla_kv_b ? ", legacy attn_kv_b split at load" : "",
+                  c.kv_lora_rank + c.n_rot, human_bytes(static_cast<double>(s.kv_bytes_per_position)).c_str());
+    if (c.yarn.ext_factor != 0.0f)
+      std::printf("RoPE scaling:  YaRN x%g from %d positions (beta %g/%g)\n", 1.0 / c.rope_freq_scale, c.yarn.n_ctx_orig,
+                  c.yarn.beta_fast, c.yarn.beta_slow);
     if (c.n_expert > 0) {
       const int k = top_k > 0 ? top_k : c.n_expert_used;
       std::printf("experts:       %d routed, top-%d%s, expert FFN %d", c.n_expert, k,
@@ -92,6 +100,11 @@ int cmd_info(int argc, char** argv) {
       if (c.router_before_attention) std::printf(", reads the layer input before attention");
       if (c.router.weights_scale != 1.0f) std::printf(", scaled x%g", c.router.weights_scale);
       if (c.router.n_group > 1) std::printf(", %d groups (best %d)", c.router.n_group, c.router.n_group_used);
+      for (const LayerWeights& lw : model->layers)
+        if (lw.moe.selection_bias.present()) {
+          std::printf(", selection bias (exp_probs_b)");
+          break;
+        }
       std::printf("\n");
     } else {
       std::printf("experts:       none (dense FFN %d)\n", c.n_ff);

@@ -48,7 +48,8 @@ int cmd_prune(int argc, char** argv) {
     }
     const TaskStats& ts = stats.task(task);
     auto ids = choose_experts(stats, ts, pm, keep, seed);
-    write_pruned_model(*model, ids, out);
+    const std::string note = write_pruned_model(*model, ids, out);
+    if (!note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
     std::fprintf(stderr, "kept %d of %d experts per layer (%s%s%s) -> %s\n", keep, c.n_expert, method.c_str(),
                  ts.name.empty() ? "" : ", task ", ts.name.c_str(), out.c_str());
     return 0;

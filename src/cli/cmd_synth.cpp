@@ -20,8 +20,8 @@ int cmd_synth(int argc, char** argv) {
   SynthSpec s;
   std::string type = "f32", embd_type, out;
   int threads = 0;
-  app.add_option("--arch", s.arch, "qwen3moe | qwen2moe | olmoe | llama | gpt-oss | smallthinker")
-      ->check(CLI::IsMember({"qwen3moe", "qwen2moe", "olmoe", "llama", "gpt-oss", "smallthinker"}));
+  app.add_option("--arch", s.arch, "qwen3moe | qwen2moe | olmoe | llama | gpt-oss | smallthinker | deepseek2 | glm4moe")
+      ->check(CLI::IsMember({"qwen3moe", "qwen2moe", "olmoe", "llama", "gpt-oss", "smallthinker", "deepseek2", "glm4moe"}));
   app.add_option("--window", s.window,
                  "gpt-oss: sliding window (required); smallthinker: > 0 writes the sliding_window switch (NoPE layers 0, 4, ...)")
       ->check(NonNegative);
@@ -48,6 +48,21 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--std", s.std, "standard deviation of the weights")->check(Positive);
   app.add_option("--rope-theta", s.rope_theta, "RoPE base")->check(Positive);
   app.add_option("--seed", s.seed, "random seed");
+  // deepseek2 / glm4moe shape
+  DeepseekSynth& d = s.ds;
+  app.add_option("--q-lora", d.q_lora, "deepseek2: q low-rank (0: plain attn_q)")->check(CLI::NonNegativeNumber);
+  app.add_option("--kv-lora", d.kv_lora, "deepseek2: KV latent rank")->check(CLI::PositiveNumber);
+  app.add_option("--rope-dim", d.rope_dim, "deepseek2/glm4moe: rotary dims per head (0: 32 / half the head)")->check(CLI::NonNegativeNumber);
+  app.add_option("--nope-dim", d.nope_dim, "deepseek2: non-rotary q/k dims per head")->check(CLI::PositiveNumber);
+  app.add_option("--v-head-dim", d.v_head_dim, "deepseek2: value head size")->check(CLI::PositiveNumber);
+  app.add_flag("--kv-b", d.kv_b, "deepseek2: legacy single attn_kv_b instead of attn_k_b/attn_v_b");
+  app.add_option("--dense-layers", d.dense_layers, "deepseek2/glm4moe: leading dense blocks")->check(CLI::NonNegativeNumber);
+  app.add_option("--shared-experts", d.shared_experts, "deepseek2/glm4moe: shared experts")->check(CLI::NonNegativeNumber);
+  app.add_option("--expert-groups", d.groups, "deepseek2/glm4moe: expert groups (group-limited routing)")->check(CLI::PositiveNumber);
+  app.add_option("--groups-used", d.groups_used, "deepseek2/glm4moe: groups each token may use")->check(CLI::PositiveNumber);
+  app.add_option("--routed-scale", d.routed_scale, "deepseek2/glm4moe: routed expert weight scale")->check(CLI::PositiveNumber);
+  app.add_option("--yarn-factor", d.yarn_factor, "deepseek2: YaRN rope scaling factor (0: none)")->check(CLI::NonNegativeNumber);
+  app.add_option("--yarn-orig-ctx", d.yarn_orig_ctx, "deepseek2: YaRN original context (0: ctx / factor)")->check(CLI::NonNegativeNumber);
   app.add_option("-t,--threads", threads, "threads (0: all)");
   std::string routing_from;
   int routing_rounds = 4, routing_tokens = 512;

@@ -79,7 +79,37 @@ bool is_expert_tensor(const std::string& name) { return name.find("_exps.") != s
 
 }  // namespace
 
-void write_pruned_model(const Model& model, const std::vector<std::vector<int>>& keep_ids, const std::string& out) {
+namespace {
+
+// Group-limited routing (DeepSeek-V3: experts in n_group blocks of consecutive ids) survives pruning only when every
+// group of every layer keeps the same number of experts: the kept ids are ascending, so each group's survivors stay
+// one consecutive block. Otherwise the groups cannot be expressed any more and group-limited routing is switched
+// off (plain top-k over the kept experts), which the returned note says.
+std::string adjust_groups(const ModelConfig& c, const std::vector<std::vector<int>>& keep_ids, size_t keep, GgufWriter& w) {
+  if (c.router.n_group <= 1 || c.router.group_balanced) return "";
+  const std::string a = c.arch + ".";
+  const int per_group = c.n_expert / c.router.n_group;
+  bool even = keep % static_cast<size_t>(c.router.n_group) == 0;
+  for (size_t l = 0; l < keep_ids.size() && even; ++l) {
+    if (keep_ids[l].empty()) continue;
+    std::vector<size_t> count(static_cast<size_t>(c.router.n_group), 0);
+    for (int e : keep_ids[l]) ++count[static_cast<size_t>(e / per_group)];
+    for (size_t n : count) even &= n == keep / static_cast<size_t>(c.router.n_group);
+  }
+  const size_t new_per_group = keep / static_cast<size_t>(c.router.n_group);
+  // The group score sums a group's two best experts: groups of one expert would change what it means.
+  if (even && new_per_group >= 2) return "";
+  w.set(a + "expert_group_count", GgufValue::make_u32(1));
+  w.set(a + "expert_group_used_count", GgufValue::make_u32(1));
+  w.set("moe.pruned.original_expert_group_count", GgufValue::make_u32(static_cast<uint32_t>(c.router.n_group)));
+  return "the model routes within " + std::to_string(c.router.n_group) + " expert groups (best " +
+         std::to_string(c.router.n_group_used) + "), but the kept experts do not split into equal groups of at least 2: "
+         "group-limited routing is switched off in the pruned model (plain top-k over the kept experts)";
+}
+
+}  // namespace
+
+std::string write_pruned_model(const Model& model, const std::vector<std::vector<int>>& keep_ids, const std::string& out) {
   const ModelConfig& c = model.config();
   const GgufFile& src = model.file();
   size_t keep = 0;
@@ -98,6 +128,7 @@ void write_pruned_model(const Model& model, const std::vector<std::vector<int>>&
   w.copy_metadata(src);
   w.set(a + "expert_count", GgufValue::make_u32(static_cast<uint32_t>(keep)));
   w.set(a + "expert_used_count", GgufValue::make_u32(static_cast<uint32_t>(std::min<size_t>(keep, c.n_expert_used))));
+  const std::string note = adjust_groups(c, keep_ids, keep, w);
   std::vector<int32_t> kept_flat;
   for (const auto& k : keep_ids)
     for (size_t j = 0; j < keep; ++j) kept_flat.push_back(k.empty() ? -1 : k[j]);
@@ -129,6 +160,7 @@ void write_pruned_model(const Model& model, const std::vector<std::vector<int>>&
     });
   }
   w.write(out);
+  return note;
 }
 
 }  // namespace moe

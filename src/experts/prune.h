@@ -20,7 +20,8 @@ PruneMethod parse_prune_method(const std::string& name);  // "freq" | "tcess" | 
 std::vector<std::vector<int>> choose_experts(const ExpertStatsFile& stats, const TaskStats& task, PruneMethod method,
                                              int keep, uint64_t seed);
 
-// Writes `out`: `model`'s file with only the kept experts. keep_ids as returned by choose_experts.
-void write_pruned_model(const Model& model, const std::vector<std::vector<int>>& keep_ids, const std::string& out);
+// Writes `out`: `model`'s file with only the kept experts. keep_ids as returned by choose_experts. Returns a note
+// for the user when the pruned model had to change its routing (group-limited routing that no longer fits), else "".
+std::string write_pruned_model(const Model& model, const std::vector<std::vector<int>>& keep_ids, const std::string& out);
 
 }  // namespace moe

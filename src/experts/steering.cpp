@@ -37,7 +37,7 @@ std::vector<ExpertRef> parse_expert_refs(const std::string& text, int n_layer, i
     std::string ls = item.substr(0, colon), es = item.substr(colon + 1);
     const int e = parse_index(es, n_expert, flag, item, "expert");
     if (ls == "*") {
-      for (int l = 0; l < n_layer; ++l) out.push_back({l, e});
+      for (int l = 0; l < n_layer; ++l) out.push_back({l, e, true});
     } else {
       out.push_back({parse_index(ls, n_layer, flag, item, "layer"), e});
     }
@@ -82,10 +82,12 @@ void apply_steering(RoutingControl& ctl, const std::vector<ExpertRef>& bans, con
   if (!bans.empty()) ensure(ctl.banned);
   if (!forces.empty()) ensure(ctl.forced);
   for (const auto& r : bans) {
+    if (r.every_layer && !layer_is_moe[static_cast<size_t>(r.layer)]) continue;
     if (!layer_is_moe[static_cast<size_t>(r.layer)]) throw UsageError("--ban: layer " + std::to_string(r.layer) + " has no experts");
     ctl.banned[r.layer][r.expert] = 1;
   }
   for (const auto& r : forces) {
+    if (r.every_layer && !layer_is_moe[static_cast<size_t>(r.layer)]) continue;
     if (!layer_is_moe[static_cast<size_t>(r.layer)]) throw UsageError("--force: layer " + std::to_string(r.layer) + " has no experts");
     if (!ctl.banned.empty() && ctl.banned[r.layer][r.expert])
       throw UsageError("expert " + std::to_string(r.layer) + ":" + std::to_string(r.expert) + " is both banned and forced");

@@ -13,9 +13,10 @@ namespace moe {
 
 struct ExpertRef {
   int layer, expert;
+  bool every_layer = false;  // came from '*': dense layers (e.g. DeepSeek's leading ones) are skipped, not an error
 };
 
-// "3:17,*:5" -> pairs; '*' as the layer means every layer. Throws UsageError naming `flag` on a malformed item
+// "3:17,*:5" -> pairs; '*' as the layer means every MoE layer. Throws UsageError naming `flag` on a malformed item
 // or an index out of range.
 std::vector<ExpertRef> parse_expert_refs(const std::string& text, int n_layer, int n_expert, const std::string& flag);
 

@@ -41,4 +41,8 @@ class AttentionBlock {
 std::unique_ptr<AttentionBlock> make_gqa_attention(const Model& model, const Exec& ex, int max_tokens, int n_ctx,
                                                    DType kv_type = DType::F32);
 
+// Multi-head latent attention (DeepSeek-V2/V3): low-rank q, a compressed KV latent shared by all heads plus one
+// rope part, cached as is (kv_lora_rank + n_rot floats per position and layer), attended in the absorbed form.
+std::unique_ptr<AttentionBlock> make_mla_attention(const Model& model, const Exec& ex, int max_tokens, int n_ctx);
+
 }  // namespace moe

@@ -269,6 +269,9 @@ std::unique_ptr<AttentionBlock> make_gqa_attention(const Model& model, const Exe
   if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0)
     throw FormatError("attention: " + std::to_string(c.n_head) + " query heads cannot be grouped over " +
                       std::to_string(c.n_head_kv) + " KV heads");
+  if (c.head_dim != c.head_dim_v)
+    throw FormatError("attention: different key and value head sizes (" + std::to_string(c.head_dim) + ", " +
+                      std::to_string(c.head_dim_v) + ") are not supported by grouped-query attention");
   if (c.head_dim % static_cast<int>(dtype_info(kv_type).block_size) != 0)
     throw UsageError(std::string("--cache-type ") + dtype_name(kv_type) + " needs a head size that is a multiple of " +
                      std::to_string(dtype_info(kv_type).block_size) + " (this model's is " +

@@ -1,9 +1,11 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "core/error.h"
 #include "format/gguf.h"
+#include "model/rope.h"
 
 namespace moe {
 
@@ -50,6 +52,23 @@ int get_uniform(const GgufFile& f, const std::string& key, bool required, int de
   return get_positive(f, key, required, def);
 }
 
+// YaRN keys (llama.cpp reads beta/ext keys only for some architectures; we honour them wherever present).
+void read_yarn(const GgufFile& f, const std::string& a, double factor, ModelConfig& c) {
+  if (factor < 0.0 || !std::isfinite(factor)) throw FormatError(f.path() + ": rope.scaling.factor out of range");
+  c.rope_freq_scale = factor > 0.0 ? static_cast<float>(1.0 / factor) : 1.0f;
+  RopeYarn& y = c.yarn;
+  y.ext_factor = static_cast<float>(f.get_float(a + "rope.scaling.yarn_ext_factor").value_or(1.0));
+  y.beta_fast = static_cast<float>(f.get_float(a + "rope.scaling.yarn_beta_fast").value_or(32.0));
+  y.beta_slow = static_cast<float>(f.get_float(a + "rope.scaling.yarn_beta_slow").value_or(1.0));
+  y.log_mul = static_cast<float>(f.get_float(a + "rope.scaling.yarn_log_multiplier").value_or(0.0));
+  y.rope_attn_factor = static_cast<float>(f.get_float(a + "rope.scaling.attn_factor").value_or(1.0));
+  y.n_ctx_orig = get_positive(f, a + "rope.scaling.original_context_length", false, c.n_ctx_train);
+  if (!(y.ext_factor >= 0.0f) || !(y.beta_fast > 0.0f) || !(y.beta_slow > 0.0f) || y.n_ctx_orig <= 0 ||
+      !std::isfinite(y.log_mul) || !(y.rope_attn_factor > 0.0f))
+    throw FormatError(f.path() + ": YaRN rope scaling keys out of range");
+  y.attn_factor = yarn_attn_factor(c, false);
+}
+
 }  // namespace
 
 ModelConfig read_common_config(const GgufFile& f) {
@@ -71,8 +90,6 @@ ModelConfig read_common_config(const GgufFile& f) {
   c.head_dim = get_positive(f, a + "attention.key_length", false, c.n_embd / c.n_head);
   c.head_dim_v = get_positive(f, a + "attention.value_length", false, c.head_dim);
   if (c.head_dim <= 0 || c.head_dim_v <= 0) throw FormatError(f.path() + ": head size must be positive");
-  if (c.head_dim != c.head_dim_v)
-    throw FormatError(f.path() + ": different key and value head sizes are not supported");
   c.n_rot = get_positive(f, a + "rope.dimension_count", false, c.head_dim);
   if (c.n_rot <= 0 || c.n_rot > c.head_dim || c.n_rot % 2 != 0)
     throw FormatError(f.path() + ": rope.dimension_count " + std::to_string(c.n_rot) + " must be even and <= head size");
@@ -87,6 +104,7 @@ ModelConfig read_common_config(const GgufFile& f) {
   std::string scaling = f.get_string(a + "rope.scaling.type").value_or("none");
   double factor = f.get_float(a + "rope.scaling.factor").value_or(0.0);
   if (scaling == "linear" && factor > 0) c.rope_freq_scale = static_cast<float>(1.0 / factor);
+  else if (scaling == "yarn") read_yarn(f, a, factor, c);
   else if (scaling != "none" && scaling != "linear" && factor > 1.0)
     throw FormatError(f.path() + ": rope scaling '" + scaling + "' is not supported yet");
 

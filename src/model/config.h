@@ -13,6 +13,18 @@ class GgufFile;
 enum class RopeType { Norm, Neox };        // Norm: rotate pairs (2i, 2i+1); Neox: pairs (i, i + n_rot/2)
 enum class QkNorm { None, PerHead, Full };  // RMSNorm of q and k: per head (Qwen3) or over all heads (OLMoE)
 
+// YaRN: rotary frequencies between interpolated (x freq_scale) and extrapolated ones, ramped over the correction
+// dims from beta_fast/beta_slow and the original context; cos/sin scaled by attn_factor * (1 + 0.1 ln(1/freq_scale)).
+struct RopeYarn {
+  float ext_factor = 0.0f;   // 0: plain (linear) rope
+  float attn_factor = 1.0f;
+  float beta_fast = 32.0f;
+  float beta_slow = 1.0f;
+  int n_ctx_orig = 0;
+  float log_mul = 0.0f;      // rope.scaling.yarn_log_multiplier (mscale_all_dim); DeepSeek-2 scales its KQ by it
+  float rope_attn_factor = 1.0f;  // rope.scaling.attn_factor
+};
+
 struct ModelConfig {
   std::string arch;  // general.architecture
   std::string name;  // general.name (may be empty)
@@ -56,6 +68,17 @@ struct ModelConfig {
 
   bool is_swa(int il) const { return n_swa > 0 && !layer_swa.empty() && layer_swa[static_cast<size_t>(il)]; }
   bool uses_rope(int il) const { return layer_nope.empty() || !layer_nope[static_cast<size_t>(il)]; }
+  // YaRN rope scaling (rope.scaling.type = yarn): ext_factor 0 = off. See rope.h.
+  RopeYarn yarn;
+  // Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2; 0 ranks = not MLA). Per head the query is
+  // [nope | rope] (mla_head_k = nope + n_rot wide), the value mla_head_v wide; keys and values come from a
+  // kv_lora_rank latent shared by all heads plus one rope part of n_rot.
+  int q_lora_rank = 0;   // 0: plain attn_q
+  int kv_lora_rank = 0;
+  int mla_head_k = 0;
+  int mla_head_v = 0;
+  bool mla_kv_b = false;  // legacy files: one attn_kv_b instead of attn_k_b / attn_v_b
+  int n_layer_nextn = 0;  // NextN/MTP blocks after the last layer (in the file, skipped at inference)
 
   int n_moe_layers() const;
   std::string describe() const;  // one-paragraph summary for logs

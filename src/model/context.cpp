@@ -24,8 +24,10 @@ std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& po
   auto p = std::make_shared<PackedWeights>();
   for (const LayerWeights& lw : m.layers) {
     for (const Mat* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.gate_shexp,
-                         &lw.up_shexp, &lw.down_shexp, &lw.moe.router})
+                         &lw.up_shexp, &lw.down_shexp, &lw.moe.router, &lw.mla.q_a, &lw.mla.q_b, &lw.mla.kv_a})
       p->add(*w);
+    p->add(lw.mla.k_b);
+    p->add(lw.mla.v_b);
     if (experts)
       for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
   }
@@ -51,8 +53,7 @@ double physical_memory_bytes() {
 
 // What n_ctx positions cost, for the error a too-large --ctx gets instead of std::bad_alloc (or the OOM killer
 // while the cache is zero-filled). The estimate counts f32 keys and values of every KV head in every layer.
-std::string context_cost(const ModelConfig& c, int n_ctx, int n_seq) {
-  const double per_pos = 2.0 * c.n_layer * c.n_head_kv * c.head_dim * sizeof(float);
+std::string context_cost(double per_pos, int n_ctx, int n_seq) {
   return "the KV cache for " + std::to_string(n_ctx) + " positions" +
          (n_seq > 1 ? " x " + std::to_string(n_seq) + " sequences" : std::string()) + " would need " +
          human_bytes(per_pos * n_ctx * n_seq) + " (" + human_bytes(per_pos) + " per position)";
@@ -79,16 +80,28 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
   if (p.n_seq <= 0) throw UsageError("the number of parallel sequences must be positive");
   n_batch_ = std::max(1, std::min(p.n_batch, n_ctx_ * p.n_seq));
-  if (const double ram = physical_memory_bytes();
-      ram > 0 && 2.0 * c.n_layer * c.n_head_kv * c.head_dim * sizeof(float) * n_ctx_ * p.n_seq > ram)
-    throw UsageError(context_cost(c, n_ctx_, p.n_seq) + ", more than the " + human_bytes(ram) +
-                     " of memory here (lower --ctx)");
   try {
-    attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_, p.cache_type);
+    // The architecture picks its attention block (null: grouped-query attention, the only one with a quantized
+    // cache layout so far).
+    if (model.arch().make_attention) {
+      if (p.cache_type != DType::F32)
+        throw UsageError(std::string("--cache-type ") + dtype_name(p.cache_type) + ": this model's attention (" +
+                         c.arch + ") keeps an f32 cache");
+      attention_ = model.arch().make_attention(model, ex_, n_batch_, n_ctx_);
+    } else {
+      attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_, p.cache_type);
+    }
+    double per_pos = 0;
+    for (const KvLayerShape& s : attention_->cache_shapes())
+      per_pos += static_cast<double>(s.k_floats + s.v_floats) * (p.cache_type == DType::F32 ? 4.0 : p.cache_type == DType::F16 ? 2.0 : 34.0 / 32.0);
+    if (const double ram = physical_memory_bytes(); ram > 0 && per_pos * n_ctx_ * p.n_seq > ram)
+      throw UsageError(context_cost(per_pos, n_ctx_, p.n_seq) + ", more than the " + human_bytes(ram) +
+                       " of memory here (lower --ctx)");
     cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock),
                                        p.cache_type);
   } catch (const std::bad_alloc&) {
-    throw UsageError(context_cost(c, n_ctx_, p.n_seq) + ": not enough memory (lower --ctx)");
+    throw UsageError(context_cost(2.0 * c.n_layer * c.n_head_kv * c.head_dim * sizeof(float), n_ctx_, p.n_seq) +
+                     ": not enough memory (lower --ctx)");
   }
 
   const size_t B = static_cast<size_t>(n_batch_);

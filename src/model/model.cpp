@@ -13,9 +13,11 @@ extern const Architecture kArchOlmoe;
 extern const Architecture kArchLlama;
 extern const Architecture kArchGptOss;
 extern const Architecture kArchSmallThinker;
+extern const Architecture kArchDeepseek2;
+extern const Architecture kArchGlm4Moe;
 
-static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe, &kArchLlama,
-                                                   &kArchGptOss, &kArchSmallThinker};
+static const Architecture* const kArchitectures[] = {&kArchQwen3Moe, &kArchQwen2Moe, &kArchOlmoe,   &kArchLlama,
+                                                     &kArchGptOss,   &kArchSmallThinker, &kArchDeepseek2, &kArchGlm4Moe};
 
 const Architecture* find_architecture(const std::string& name) {
   for (const Architecture* a : kArchitectures)

@@ -7,11 +7,25 @@
 
 #include "core/tensor_view.h"
 #include "format/gguf.h"
+#include "model/attention.h"
 #include "model/config.h"
 #include "model/weights.h"
 #include "moe/moe_ffn.h"
 
 namespace moe {
+
+// Multi-head latent attention weights (DeepSeek-V2/V3). Per head, q = [nope | rope]; the latent c has kv_lora_rank
+// values. A legacy attn_kv_b is split at load into k_b/v_b (owned below) so that one attention form serves both.
+struct MlaWeights {
+  Mat q_a;          // [q_lora_rank rows, n_embd cols] (absent when q_lora_rank = 0: LayerWeights::wq is used)
+  Vec q_a_norm;     // [q_lora_rank]
+  Mat q_b;          // [n_head*(nope+rope) rows, q_lora_rank cols]
+  Mat kv_a;         // [kv_lora_rank + rope rows, n_embd cols]: latent then the shared k rope part
+  Vec kv_a_norm;    // [kv_lora_rank]
+  ExpertMats k_b;   // [n_head][kv_lora_rank rows, nope cols]: absorbs q_nope into the latent space
+  ExpertMats v_b;   // [n_head][v rows, kv_lora_rank cols]: latent attention output -> head value
+  std::vector<float> split_kv_b;  // storage of k_b/v_b when they come from a legacy attn_kv_b
+};
 
 struct LayerWeights {
   Vec attn_norm;              // [n_embd]
@@ -26,6 +40,7 @@ struct LayerWeights {
   MoeWeights moe;                  // routed experts (MoE layers only)
   Mat gate_shexp, up_shexp, down_shexp;  // shared expert (optional)
   Mat shexp_gate;                        // [1 row, n_embd]: sigmoid gate of the shared expert (optional)
+  MlaWeights mla;                        // multi-head latent attention (MLA architectures only)
 };
 
 class Model;
@@ -35,6 +50,9 @@ struct Architecture {
   const char* name;
   void (*configure)(const GgufFile& f, ModelConfig& cfg);             // arch defaults + checks
   void (*bind_layer)(TensorBinder& b, const ModelConfig& cfg, int il, LayerWeights& lw);
+  // The attention block this architecture runs (null: grouped-query attention, make_gqa_attention).
+  std::unique_ptr<AttentionBlock> (*make_attention)(const Model& model, const Exec& ex, int max_tokens,
+                                                    int n_ctx) = nullptr;
 };
 
 // The architecture registered under `name`, or nullptr.

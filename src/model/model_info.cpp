@@ -32,6 +32,9 @@ ModelStats model_stats(const Model& m, int top_k_override) {
     }
   }
   s.kv_bytes_per_position = 2LL * c.n_layer * c.n_head_kv * c.head_dim * static_cast<int64_t>(sizeof(float));
+  // MLA caches one [latent | rope key] row per position and layer, whatever the head count.
+  if (c.kv_lora_rank > 0)
+    s.kv_bytes_per_position = static_cast<int64_t>(c.n_layer) * (c.kv_lora_rank + c.n_rot) * static_cast<int64_t>(sizeof(float));
   return s;
 }
 

@@ -95,9 +95,9 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
                        int n_threads) {
   const std::string a = sp.arch;
   const bool oss = a == "gpt-oss", st = a == "smallthinker";
-  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe" || oss || st;
+  const bool moe_arch = a == "qwen3moe" || a == "qwen2moe" || a == "olmoe" || oss || st || synth_is_deepseek_style(a);
   if (!moe_arch && a != "llama")
-    throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe, llama, gpt-oss or smallthinker");
+    throw UsageError("--arch must be qwen3moe, qwen2moe, olmoe, llama, gpt-oss, smallthinker, deepseek2 or glm4moe");
   if (oss && (sp.window <= 0 || sp.window > sp.ctx)) throw UsageError("gpt-oss needs --window in [1, --ctx]");
   if (sp.window < 0 || sp.swa_period < 0) throw UsageError("--window and --swa-period must not be negative");
   if (sp.layers <= 0 || sp.hidden <= 0 || sp.heads <= 0 || sp.kv_heads <= 0 || sp.heads % sp.kv_heads)
@@ -137,6 +137,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
     if (sp.swa_period > 0)
       w.set(a + ".attention.sliding_window_pattern", GgufValue::make_u32(static_cast<uint32_t>(sp.swa_period)));
   }
+  if (synth_is_deepseek_style(a)) synth_deepseek_keys(sp, w);
 
   int vocab = sp.vocab;
   if (!sp.vocab_from.empty()) {
@@ -158,7 +159,7 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   auto norm = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Norm}); };
   auto bias = [&](const std::string& n, int64_t len) { plan.push_back({n, {len}, DType::F32, TensorPlan::Normal}); };
   mat("token_embd.weight", sp.hidden, vocab, sp.embd_type);
-  for (int il = 0; il < sp.layers; ++il) {
+  for (int il = 0; il < sp.layers && !synth_is_deepseek_style(a); ++il) {
     const std::string b = "blk." + std::to_string(il) + ".";
     norm(b + "attn_norm.weight", sp.hidden);
     mat(b + "attn_q.weight", sp.hidden, q_dim, dense);
@@ -208,6 +209,8 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       mat(b + "ffn_down.weight", ffn, sp.hidden, dense);
     }
   }
+  if (synth_is_deepseek_style(a))
+    for (auto& t : synth_deepseek_layers(sp)) plan.push_back({t.name, t.ne, t.type, t.norm ? TensorPlan::Norm : TensorPlan::Normal});
   norm(tensor_name::kOutputNorm, sp.hidden);
   if (!sp.tied) mat(tensor_name::kOutput, sp.hidden, vocab, sp.embd_type);
   for (auto& t : plan)

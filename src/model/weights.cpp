@@ -61,6 +61,11 @@ Vec TensorBinder::vec(const std::string& name, int64_t n, bool required) {
   return Vec{reinterpret_cast<const float*>(t->data), n};
 }
 
+void TensorBinder::ignore_prefix(const std::string& prefix) {
+  for (const auto& t : f_.tensors())
+    if (t.name.rfind(prefix, 0) == 0) used_.push_back(t.name);
+}
+
 void TensorBinder::check_all_used() const {
   for (const auto& t : f_.tensors())
     if (std::find(used_.begin(), used_.end(), t.name) == used_.end())

@@ -21,6 +21,8 @@ class TensorBinder {
   Vec vec(const std::string& name, int64_t n, bool required = true);
   bool has(const std::string& name) const;
   const GgufFile& file() const { return f_; }
+  // Marks every tensor whose name starts with `prefix` as deliberately unused (e.g. NextN/MTP blocks).
+  void ignore_prefix(const std::string& prefix);
   // Fails if the file has tensors that nothing bound (a model we would silently mis-compute).
   void check_all_used() const;
 

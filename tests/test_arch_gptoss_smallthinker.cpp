@@ -26,10 +26,14 @@ namespace {
 constexpr float kLogitTol = 1e-4f;
 
 struct ArchCase {
-  const char* model;  // file stem in reference-archs/
+  const char* model;       // file stem in reference-archs/
+  float tol = kLogitTol;   // max |logit difference| at any prompt position
+  int top = 10;            // leading ids that must be identical at every position
 };
 
-const ArchCase kArchCases[] = {{"gptoss-small-f32"}, {"smallthinker-small-f32"}};
+// gptoss-small-mxfp4: MXFP4 experts and Q8_0 elsewhere, quantized by llama-quantize. Measured: max 0.037 over
+// the 3 prompts, with neighbours in the top-10 swapping places; the greedy ids are identical.
+const ArchCase kArchCases[] = {{"gptoss-small-f32"}, {"smallthinker-small-f32"}, {"gptoss-small-mxfp4", 0.05f, 1}};
 
 class ArchParity : public ::testing::TestWithParam<ArchCase> {};
 
@@ -58,9 +62,9 @@ TEST_P(ArchParity, PromptLogitsMatchLlamaCpp) {
         const float* a = logits.data() + t * n_vocab;
         const float* b = expect.data() + t * n_vocab;
         worst = std::max(worst, max_abs_diff(a, b, n_vocab));
-        EXPECT_EQ(top_k(a, n_vocab, 10), top_k(b, n_vocab, 10)) << stem << " position " << t << " (" << k->name << ")";
+        EXPECT_EQ(top_k(a, n_vocab, c.top), top_k(b, n_vocab, c.top)) << stem << " position " << t << " (" << k->name << ")";
       }
-      EXPECT_LE(worst, kLogitTol) << stem << " (" << k->name << ")";
+      EXPECT_LE(worst, c.tol) << stem << " (" << k->name << ")";
       worst_all = std::max(worst_all, worst);
     }
     std::printf("%s (%s kernels): max |logit diff| over 3 prompts %.3g\n", c.model, k->name, worst_all);

@@ -11,6 +11,8 @@
 
 namespace moe::cli {
 
+constexpr size_t kProcessReserve = size_t{64} << 20;
+
 void MemoryFlags::add_to(CLI::App& app) {
   const char* g = "Memory";
   app.add_option("--mem-budget", budget,
@@ -76,10 +78,15 @@ std::shared_ptr<ExpertStore> MemoryFlags::make_store(const Model& model, int max
   b.bytes = parse_size(budget, "--mem-budget");
   b.policy = parse_cache_policy(policy);
   b.io_threads = io_threads;
+  // The budget is the process's footprint, so that a memory limit equal to it holds: besides the weights, a fixed
+  // reserve for code, heap, scratch, I/O staging and a short KV cache (fixed, so that a budget means the same
+  // cache on every machine).
+  b.reserve = kProcessReserve;
   const WeightMemory w = weight_memory(model, pack, max_active);
   if (!pin_from.empty()) {
     auto hot = hottest_experts(model, pin_from);
-    const size_t slots = b.bytes > w.resident ? (b.bytes - w.resident) / std::max<size_t>(1, w.expert_slot) : 0;
+    const size_t slots = b.bytes > w.resident + b.reserve
+                             ? (b.bytes - w.resident - b.reserve) / std::max<size_t>(1, w.expert_slot) : 0;
     const size_t n = pin_count >= 0 ? static_cast<size_t>(pin_count) : slots / 2;
     hot.resize(std::min(hot.size(), n));
     b.pinned = std::move(hot);
@@ -87,8 +94,8 @@ std::shared_ptr<ExpertStore> MemoryFlags::make_store(const Model& model, int max
   auto store = make_budget_store(model, b, pack, max_active);
   const auto& cs = static_cast<const CachedExpertStore&>(*store);
   std::fprintf(stderr,
-               "memory: budget %s = resident weights %s + expert cache %s (%d of %zu experts, %s each, %s policy%s)\n",
-               format_bytes(b.bytes).c_str(), format_bytes(w.resident).c_str(),
+               "memory: budget %s = resident weights %s + reserve %s + expert cache %s (%d of %zu experts, %s each, %s policy%s)\n",
+               format_bytes(b.bytes).c_str(), format_bytes(w.resident).c_str(), format_bytes(b.reserve).c_str(),
                format_bytes(static_cast<size_t>(cs.n_slots()) * cs.slot_bytes()).c_str(), cs.n_slots(),
                w.experts / std::max<size_t>(1, w.expert_slot), format_bytes(cs.slot_bytes()).c_str(), policy.c_str(),
                b.pinned.empty() ? "" : (", " + std::to_string(b.pinned.size()) + " pinned").c_str());

@@ -87,12 +87,17 @@ void free_pages(uint8_t* p, size_t bytes) {
   if (p) ::munmap(p, bytes);
 }
 
-uint64_t peak_rss_bytes() {
+namespace {
+uint64_t status_kib(const char* key) {
   std::ifstream f("/proc/self/status");
+  const size_t n = std::strlen(key);
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+    if (line.compare(0, n, key) == 0) return std::strtoull(line.c_str() + n, nullptr, 10) * 1024;
   return 0;
 }
+}  // namespace
+
+uint64_t peak_rss_bytes() { return status_kib("VmHWM:"); }
 
 }  // namespace moe

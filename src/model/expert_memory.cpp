@@ -48,18 +48,19 @@ WeightMemory weight_memory(const Model& m, bool pack, int max_active) {
 std::shared_ptr<ExpertStore> make_budget_store(const Model& m, const MemoryBudget& b, bool pack, int max_active) {
   const WeightMemory w = weight_memory(m, pack, max_active);
   if (w.expert_slot == 0) throw UsageError("--mem-budget: the model has no routed experts to stream");
-  if (b.bytes < w.min_budget())
+  const size_t minimum = w.min_budget() + b.reserve;
+  if (b.bytes < minimum)
     throw UsageError("--mem-budget " + format_bytes(b.bytes) + " is too small: the resident weights take " +
-                     format_bytes(w.resident) + " and one layer's " + std::to_string(w.max_active) +
+                     format_bytes(w.resident) + ", one layer's " + std::to_string(w.max_active) +
                      " active experts " + format_bytes(w.expert_slot * static_cast<size_t>(w.max_active)) +
-                     "; the minimum budget is " + format_bytes(w.min_budget()) + " (" +
-                     std::to_string(w.min_budget()) + " bytes)");
+                     " and buffers, code and KV cache " + format_bytes(b.reserve) + "; the minimum budget is " +
+                     format_bytes(minimum) + " (" + std::to_string(minimum) + " bytes)");
   CachedStoreConfig c;
   c.path = m.file().path();
   c.file_base = m.file().base();
   c.layers = layer_experts(m);
   // Never more slots than there are experts: a budget above the model's size holds them all.
-  c.cache_bytes = std::min(b.bytes - w.resident, w.expert_slot * (w.experts / std::max<size_t>(1, w.expert_slot) + 1));
+  c.cache_bytes = std::min(b.bytes - w.resident - b.reserve, w.expert_slot * (w.experts / std::max<size_t>(1, w.expert_slot) + 1));
   c.policy = b.policy;
   c.pack = pack;
   c.io_threads = b.io_threads;

@@ -24,7 +24,8 @@ struct WeightMemory {
 WeightMemory weight_memory(const Model& m, bool pack, int max_active);
 
 struct MemoryBudget {
-  size_t bytes = 0;  // 0: no budget (every expert resident)
+  size_t bytes = 0;    // 0: no budget (every expert resident)
+  size_t reserve = 0;  // of `bytes`, what the process needs besides the weights (heap, scratch, KV cache)
   CachePolicyKind policy = CachePolicyKind::Lfu;
   int io_threads = 2;
   std::vector<std::pair<int, int>> pinned;  // (layer, expert) to keep resident, hottest first

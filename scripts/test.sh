@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 echo "== release build and tests"
-scripts/build.sh
+scripts/build.sh -DMOE_BUILD_BENCH=OFF  # the benchmarks are not tests; scripts/build.sh alone builds them
 (cd build && ctest --output-on-failure -j"$jobs")
 
 [ "${MOE_TEST_QUICK:-0}" = "1" ] && exit 0
@@ -24,8 +24,8 @@ asan_targets=$(grep -lE "TEST(_F|_P)?\(\w*(${asan_suites})\w*," tests/test_*.cpp
 cmake --build build-asan -j"$jobs" --target moe $asan_targets
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -R "$asan_suites" -E "_NOT_BUILT")
 
-# libFuzzer (ASan + UBSan), bounded: the GGUF parser 60 s, the tokenizer, the Jinja template parser/renderer
-# and `moe template`'s JSON context 30 s each (MOE_FUZZ_SECONDS sets all four). A finding fails the run; the
+# libFuzzer (ASan + UBSan), bounded: the GGUF parser 40 s, the tokenizer, the Jinja template parser/renderer
+# and `moe template`'s JSON context 20 s each, the server's request parser 15 s (MOE_FUZZ_SECONDS sets all five). A finding fails the run; the
 # input that triggered it is left in build-fuzz/artifacts/. UBSan stops at its first report, as ASan does.
 fuzz_secs="${MOE_FUZZ_SECONDS:-}"
 echo "== fuzzing: GGUF parser, tokenizer, Jinja templates, template JSON context"
@@ -53,12 +53,12 @@ run_fuzzer() {  # NAME SECONDS ARGS...: one line of libFuzzer's summary, or its 
   fi
   grep -E '^Done [0-9]+ runs' "$log"
 }
-run_fuzzer fuzz_gguf "${fuzz_secs:-60}" -max_len=65536 "$corpus"
-run_fuzzer fuzz_tokenizer "${fuzz_secs:-30}" -max_len=4096 build-fuzz/corpus_tokenizer
+run_fuzzer fuzz_gguf "${fuzz_secs:-40}" -max_len=65536 "$corpus"
+run_fuzzer fuzz_tokenizer "${fuzz_secs:-20}" -max_len=4096 build-fuzz/corpus_tokenizer
 # Nesting depth is bounded by the parser itself (256 levels; docs/tokenizer.md), whatever -max_len allows.
-run_fuzzer fuzz_jinja "${fuzz_secs:-30}" -max_len=4096 -dict=fuzz/jinja.dict build-fuzz/corpus_jinja
+run_fuzzer fuzz_jinja "${fuzz_secs:-20}" -max_len=4096 -dict=fuzz/jinja.dict build-fuzz/corpus_jinja
 if [ -d "$td/templates" ]; then
-  MOE_FUZZ_TEMPLATES="$td/templates" run_fuzzer fuzz_template_context "${fuzz_secs:-30}" -max_len=16384 \
+  MOE_FUZZ_TEMPLATES="$td/templates" run_fuzzer fuzz_template_context "${fuzz_secs:-20}" -max_len=16384 \
     -dict=fuzz/template_context.dict build-fuzz/corpus_context
 else
   echo "-- fuzz_template_context not run: it renders the chat templates of $td/templates, which is missing"
@@ -67,5 +67,5 @@ fi
 mkdir -p build-fuzz/corpus_serve
 { printf '\001'; cat fuzz/serve_seeds/chat.json; } >build-fuzz/corpus_serve/seed-chat
 { printf '\000'; cat fuzz/serve_seeds/completion.json; } >build-fuzz/corpus_serve/seed-completion
-run_fuzzer fuzz_serve_request "${fuzz_secs:-20}" -max_len=4096 -dict=fuzz/serve_request.dict build-fuzz/corpus_serve
+run_fuzzer fuzz_serve_request "${fuzz_secs:-15}" -max_len=4096 -dict=fuzz/serve_request.dict build-fuzz/corpus_serve
 echo "== all tests passed"

@@ -88,7 +88,7 @@ async function main() {
   }
   // One slot and one place in the queue: of three requests at once, the third gets 503 in OpenAI's error shape.
   // Under a memory budget (experts streamed into a cache) /metrics reports the cache's hit rate.
-  const small = await startServer(moe, ['--parallel', '1', '--queue', '1', '--ctx', '256', '-t', '2', '--mem-budget', '84M']);
+  const small = await startServer(moe, ['--parallel', '1', '--queue', '1', '--ctx', '256', '-t', '2', '--mem-budget', '276M']);
   try {
     const body = JSON.stringify({ prompt: 'Once upon a time', max_tokens: 40, ignore_eos: true });
     const res = await Promise.all([0, 1, 2].map(() => fetch(`http://127.0.0.1:${small.port}/v1/completions`,
@@ -100,7 +100,7 @@ async function main() {
     console.log('serve_load: queue full -> 503');
     const hit = metric(await (await fetch(`http://127.0.0.1:${small.port}/metrics`)).text(), 'moe_expert_cache_hit_rate');
     check(hit > 0 && hit <= 1, 'expert cache hit rate ' + hit);
-    console.log(`serve_load: expert cache hit rate ${hit.toFixed(3)} under --mem-budget 84M (20M of weights)`);
+    console.log(`serve_load: expert cache hit rate ${hit.toFixed(3)} under --mem-budget 276M (20M of weights)`);
   } finally {
     await small.stop();
   }

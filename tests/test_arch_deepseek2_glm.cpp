@@ -475,7 +475,7 @@ TEST(CliDeepseek2, SynthInfoProfileBudgetPrune) {
   auto full = run_moe({"run", "-m", model, "--tokens", "1,2,3", "-n", "6", "--print-ids", "--ignore-eos"});
   ASSERT_EQ(full.exit_code, 0) << full.err;
   auto budget = run_moe({"run", "-m", model, "--tokens", "1,2,3", "-n", "6", "--print-ids", "--ignore-eos",
-                         "--mem-budget", "66256k"});  // 720 KiB for weights + the 64 MiB reserve
+                         "--mem-budget", "262864k"});  // 720 KiB for weights + the 256 MiB reserve
   ASSERT_EQ(budget.exit_code, 0) << budget.err;
   EXPECT_EQ(budget.out, full.out);
   // Steering: '*' bans expert 0 in every MoE layer (the leading dense layer is skipped, not an error).

@@ -80,6 +80,14 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
   if (n_ctx_ <= 0) throw UsageError("context size must be positive");
   if (p.n_seq <= 0) throw UsageError("the number of parallel sequences must be positive");
   n_batch_ = std::max(1, std::min(p.n_batch, n_ctx_ * p.n_seq));
+  // Refuse a context the machine cannot hold before anything sized by it is allocated (a sanitizer build aborts
+  // on a huge allocation instead of throwing bad_alloc).
+  const double kv_value_bytes = p.cache_type == DType::F32 ? 4.0 : p.cache_type == DType::F16 ? 2.0 : 34.0 / 32.0;
+  const double per_pos = c.kv_lora_rank > 0 ? static_cast<double>(c.n_layer) * (c.kv_lora_rank + c.n_rot) * 4.0
+                                            : 2.0 * c.n_layer * c.n_head_kv * c.head_dim * kv_value_bytes;
+  if (const double ram = physical_memory_bytes(); ram > 0 && per_pos * n_ctx_ * p.n_seq > ram)
+    throw UsageError(context_cost(per_pos, n_ctx_, p.n_seq) + ", more than the " + human_bytes(ram) +
+                     " of memory here (lower --ctx)");
   try {
     // The architecture picks its attention block (null: grouped-query attention, the only one with a quantized
     // cache layout so far).
@@ -91,17 +99,10 @@ Context::Context(const Model& model, ThreadPool& pool, ContextParams p)
     } else {
       attention_ = make_gqa_attention(model, ex_, n_batch_, n_ctx_, p.cache_type);
     }
-    double per_pos = 0;
-    for (const KvLayerShape& s : attention_->cache_shapes())
-      per_pos += static_cast<double>(s.k_floats + s.v_floats) * (p.cache_type == DType::F32 ? 4.0 : p.cache_type == DType::F16 ? 2.0 : 34.0 / 32.0);
-    if (const double ram = physical_memory_bytes(); ram > 0 && per_pos * n_ctx_ * p.n_seq > ram)
-      throw UsageError(context_cost(per_pos, n_ctx_, p.n_seq) + ", more than the " + human_bytes(ram) +
-                       " of memory here (lower --ctx)");
     cache_ = std::make_unique<KvCache>(attention_->cache_shapes(), p.n_seq, n_ctx_, static_cast<int>(kKeyBlock),
                                        p.cache_type);
   } catch (const std::bad_alloc&) {
-    throw UsageError(context_cost(2.0 * c.n_layer * c.n_head_kv * c.head_dim * sizeof(float), n_ctx_, p.n_seq) +
-                     ": not enough memory (lower --ctx)");
+    throw UsageError(context_cost(per_pos, n_ctx_, p.n_seq) + ": not enough memory (lower --ctx)");
   }
 
   const size_t B = static_cast<size_t>(n_batch_);

@@ -28,7 +28,7 @@ async function stream(i, n) {
       if (!ev.startsWith('data: {')) continue;
       const j = JSON.parse(ev.slice(6));
       if (j.usage) tokens = j.usage.completion_tokens;
-      else if (!first && j.choices[0].text) first = performance.now();
+      else if (!first && j.choices && j.choices.length && j.choices[0].text) first = performance.now();
     }
   }
   return { first, end: performance.now(), tokens };

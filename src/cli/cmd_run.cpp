@@ -99,8 +99,7 @@ int cmd_run(int argc, char** argv) {
     RoutingControl ctl = rf.build(*model);
     const KernelSet& ks = kernels_by_name(kernels.c_str());
     const bool pack = &ks == &simd_kernels();
-    const int max_active = ctl.max_experts_per_token(model->config().n_expert, model->config().n_expert_used);
-    std::shared_ptr<ExpertStore> store = mf.make_store(*model, max_active, pack);
+    std::shared_ptr<ExpertStore> store = mf.make_store(*model, ctl, pack);
     // Task-adaptive retrieval without a budget: experts are read on first use, so only the kept ones are read.
     if (!store && !experts_from.empty()) store = make_lazy_store(*model, pack);
     Context ctx(*model, pool, {.n_ctx = n_ctx, .n_batch = 256, .kernels = &ks, .experts = store,

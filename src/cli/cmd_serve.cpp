@@ -65,8 +65,7 @@ int cmd_serve(int argc, char** argv) {
     RoutingControl ctl = rf.build(*model);
     const KernelSet& ks = kernels_by_name(kernels.c_str());
     const bool pack = &ks == &simd_kernels();
-    const int max_active = ctl.max_experts_per_token(model->config().n_expert, model->config().n_expert_used);
-    std::shared_ptr<ExpertStore> store = mf.make_store(*model, max_active, pack);
+    std::shared_ptr<ExpertStore> store = mf.make_store(*model, ctl, pack);
     Context ctx(*model, pool,
                 {.n_ctx = n_ctx, .n_batch = n_batch, .kernels = &ks, .experts = store, .n_seq = parallel, .prefetch = !mf.no_prefetch});
     if (ctl.any()) ctx.set_routing(ctl);

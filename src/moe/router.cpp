@@ -134,15 +134,7 @@ int route_token(const RouterSpec& spec, int model_k, int n_expert, const float* 
   auto softmax_selected = [&] {
     if (spec.gating != Gating::SoftmaxTopK || n == 0) return;
     for (int j = 0; j < n; ++j) weights[j] = logits[ids[j]];
-    float mx = -INFINITY;
-    for (int j = 0; j < n; ++j) mx = std::max(mx, weights[j]);
-    double sum = 0.0;
-    for (int j = 0; j < n; ++j) {
-      weights[j] = std::exp(weights[j] - mx);
-      sum += weights[j];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int j = 0; j < n; ++j) weights[j] *= inv;
+    router_softmax(weights, n, weights);
   };
   for (int j = 0; j < n; ++j) weights[j] = probs[ids[j]];
   softmax_selected();

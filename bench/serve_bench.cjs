@@ -2,8 +2,10 @@
 // Every stream asks for N tokens past end-of-generation (ignore_eos) after a short prompt; decode rate =
 // tokens generated after each stream's first token / wall time from the first stream's first token to the last
 // stream's end. Needs only Node (plain fetch, no npm packages).
+// Works against any OpenAI-style server that honours ignore_eos (moe serve, llama-server): tokens are counted from
+// usage.completion_tokens when the server sends it, otherwise one per streamed chunk with a choice, and a stream's
+// first token is its first such chunk, whether or not its text is empty (a byte-level token may print nothing).
 // Usage: node bench/serve_bench.cjs BASE_URL [N_TOKENS=128] [STREAMS=1,8] [REPEATS=3] [TEMPERATURE=0]
-// (temperature > 0 adds the sampler's cost: it sorts the whole vocabulary for every token.)
 'use strict';
 const [base, nTok = '128', streamsArg = '1,8', repeats = '3', temperature = '0'] = process.argv.slice(2);
 if (!base) { console.error('usage: node serve_bench.cjs BASE_URL [N_TOKENS] [STREAMS] [REPEATS]'); process.exit(2); }
@@ -16,7 +18,7 @@ async function stream(i, n) {
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const reader = res.body.getReader();
   const dec = new TextDecoder();
-  let buf = '', first = 0, tokens = 0;
+  let buf = '', first = 0, usage = -1, chunks = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
@@ -27,10 +29,15 @@ async function stream(i, n) {
       buf = buf.slice(k + 2);
       if (!ev.startsWith('data: {')) continue;
       const j = JSON.parse(ev.slice(6));
-      if (j.usage) tokens = j.usage.completion_tokens;
-      else if (!first && j.choices && j.choices.length && j.choices[0].text) first = performance.now();
+      if (j.usage && Number.isInteger(j.usage.completion_tokens)) usage = j.usage.completion_tokens;
+      if (j.choices && j.choices.length && !j.choices[0].finish_reason) {
+        ++chunks;
+        if (!first) first = performance.now();
+      }
     }
   }
+  const tokens = usage >= 0 ? usage : chunks;
+  if (!first || tokens < 2) throw new Error(`stream ${i}: ${tokens} token(s) received, need at least 2 to time decoding`);
   return { first, end: performance.now(), tokens };
 }
 

@@ -37,15 +37,12 @@ KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad
     for (size_t il = 0; il < layers.size(); ++il) {
       layers_[il].shape = layers[il];
       const int l = static_cast<int>(il);
-      if (type == DType::F32) {
-        layers_[il].k.assign(static_cast<size_t>(n_seq) * k_stride(l), 0.f);
-        layers_[il].v.assign(static_cast<size_t>(n_seq) * v_stride(l), 0.f);
-      } else {
-        layers_[il].kq.assign(static_cast<size_t>(n_seq) * kq_stride(l), 0);
-        layers_[il].vq.assign(static_cast<size_t>(n_seq) * vq_stride(l), 0);
-      }
+      const size_t k_bytes = type == DType::F32 ? k_stride(l) * sizeof(float) : kq_stride(l);
+      const size_t v_bytes = type == DType::F32 ? v_stride(l) * sizeof(float) : vq_stride(l);
+      layers_[il].k = PageBuffer(static_cast<size_t>(n_seq) * k_bytes);
+      layers_[il].v = PageBuffer(static_cast<size_t>(n_seq) * v_bytes);
     }
-  } catch (const std::bad_alloc&) {
+  } catch (const std::exception&) {  // std::bad_alloc, or alloc_pages' Error when mmap refuses
     const double gib = static_cast<double>(bytes_for(layers, n_seq, n_ctx, pad_to, type)) / (1024.0 * 1024.0 * 1024.0);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.2f GiB", gib);
@@ -56,7 +53,7 @@ KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad
 
 size_t KvCache::bytes() const {
   size_t b = 0;
-  for (const Layer& l : layers_) b += (l.k.size() + l.v.size()) * sizeof(float) + l.kq.size() + l.vq.size();
+  for (const Layer& l : layers_) b += l.k.size() + l.v.size();
   return b;
 }
 

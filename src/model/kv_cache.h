@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/file_io.h"
 
 namespace moe {
 
@@ -38,12 +39,12 @@ class KvCache {
   void set_n_past(int seq, int n) { n_past_[static_cast<size_t>(seq)] = n; }
 
   // Key part of (layer, seq): ctx_padded() * k_floats floats; value part: n_ctx() * v_floats floats.
-  float* k(int layer, int seq) { return layers_[static_cast<size_t>(layer)].k.data() + seq * k_stride(layer); }
-  float* v(int layer, int seq) { return layers_[static_cast<size_t>(layer)].v.data() + seq * v_stride(layer); }
+  float* k(int layer, int seq) { return layers_[static_cast<size_t>(layer)].k.as<float>() + seq * k_stride(layer); }
+  float* v(int layer, int seq) { return layers_[static_cast<size_t>(layer)].v.as<float>() + seq * v_stride(layer); }
   const KvLayerShape& shape(int layer) const { return layers_[static_cast<size_t>(layer)].shape; }
   // Quantized types: position p's key row at k_rows(layer, seq) + p * k_row_bytes(layer), value row likewise.
-  uint8_t* k_rows(int layer, int seq) { return layers_[static_cast<size_t>(layer)].kq.data() + seq * kq_stride(layer); }
-  uint8_t* v_rows(int layer, int seq) { return layers_[static_cast<size_t>(layer)].vq.data() + seq * vq_stride(layer); }
+  uint8_t* k_rows(int layer, int seq) { return layers_[static_cast<size_t>(layer)].k.data() + seq * kq_stride(layer); }
+  uint8_t* v_rows(int layer, int seq) { return layers_[static_cast<size_t>(layer)].v.data() + seq * vq_stride(layer); }
   size_t k_row_bytes(int layer) const { return row_bytes(type_, shape(layer).k_floats); }
   size_t v_row_bytes(int layer) const { return row_bytes(type_, shape(layer).v_floats); }
 
@@ -54,8 +55,9 @@ class KvCache {
   size_t v_stride(int layer) const { return static_cast<size_t>(n_ctx_) * static_cast<size_t>(shape(layer).v_floats); }
   struct Layer {
     KvLayerShape shape;
-    std::vector<float> k, v;
-    std::vector<uint8_t> kq, vq;  // quantized types only
+    // F32: floats; F16/Q8_0: rows of that type. Pages become resident as positions are written, so a long
+    // --ctx costs memory only as it fills.
+    PageBuffer k, v;
   };
   DType type_ = DType::F32;
   std::vector<Layer> layers_;

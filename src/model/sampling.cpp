@@ -56,42 +56,41 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   cand_.clear();
   for (size_t i = 0; i < n; ++i) cand_.push_back({static_cast<int32_t>(i), work_[i]});
   auto better = [](const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
-  size_t keep = n;
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
-    keep = static_cast<size_t>(p_.top_k);
-    std::nth_element(cand_.begin(), cand_.begin() + static_cast<long>(keep), cand_.end(), better);
-    cand_.resize(keep);
+    std::nth_element(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), better);
+    cand_.resize(static_cast<size_t>(p_.top_k));
   }
-  std::sort(cand_.begin(), cand_.end(), better);
-
-  // Probabilities at temperature 1 for the truncations (as llama.cpp's samplers see them).
-  auto softmax_probs = [&](std::vector<double>& pr) {
-    pr.resize(cand_.size());
-    const double mx = cand_[0].logit;
-    double sum = 0;
-    for (size_t i = 0; i < cand_.size(); ++i) sum += pr[i] = std::exp(static_cast<double>(cand_[i].logit) - mx);
-    for (double& x : pr) x /= sum;
-  };
-  std::vector<double>& pr = probs_;
-  if (p_.top_p < 1.0f) {
-    softmax_probs(pr);
+  float l_max = cand_[0].logit;
+  for (const Cand& c : cand_) l_max = std::max(l_max, c.logit);
+  // top-p and min-p both keep a prefix of the candidates sorted by logit, so only that prefix needs sorting:
+  // the whole vocabulary (top-k off, as OpenAI-style requests send) would cost a sort of ~10^5 entries per token.
+  // top-p's probabilities are at temperature 1 over all candidates (as llama.cpp's samplers see them), so their
+  // normaliser is summed before anything is dropped.
+  double norm = 0;
+  if (p_.top_p < 1.0f)
+    for (const Cand& c : cand_) norm += std::exp(static_cast<double>(c.logit) - l_max);
+  if (p_.min_p > 0.0f) {
+    // p_i >= min_p * p_max  <=>  l_i - l_max >= log(min_p). min-p runs after top-p, and both keep prefixes, so
+    // applying it first changes nothing but the work.
+    const double threshold = std::log(p_.min_p);
+    auto cut = std::partition(cand_.begin(), cand_.end(),
+                              [&](const Cand& c) { return static_cast<double>(c.logit) - l_max >= threshold; });
+    cand_.resize(static_cast<size_t>(cut - cand_.begin()));
+  }
+  size_t sorted = std::min<size_t>(cand_.size(), p_.top_p < 1.0f ? 64 : cand_.size());
+  for (;;) {
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(sorted), cand_.end(), better);
+    if (p_.top_p >= 1.0f) break;
     double cum = 0;
-    size_t k = cand_.size();
-    for (size_t i = 0; i < cand_.size(); ++i) {
-      cum += pr[i];
-      if (cum >= p_.top_p) {
-        k = i + 1;
-        break;
-      }
+    size_t k = 0;
+    while (k < sorted && cum < p_.top_p) cum += std::exp(static_cast<double>(cand_[k++].logit) - l_max) / norm;
+    if (cum >= p_.top_p || sorted == cand_.size()) {
+      cand_.resize(k);
+      break;
     }
-    cand_.resize(k);
+    sorted = std::min(cand_.size(), sorted * 8);  // the prefix did not reach top_p yet: sort a longer one
   }
-  if (p_.min_p > 0.0f && cand_.size() > 1) {
-    const double threshold = std::log(p_.min_p);  // p_i >= min_p * p_max  <=>  l_i - l_max >= log(min_p)
-    size_t k = 1;
-    while (k < cand_.size() && static_cast<double>(cand_[k].logit) - cand_[0].logit >= threshold) ++k;
-    cand_.resize(k);
-  }
+  std::vector<double>& pr = probs_;
   // Temperature, then draw.
   const double mx = cand_[0].logit;
   double sum = 0;

@@ -73,12 +73,12 @@ const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) c
   return staging + (offset - begin);
 }
 
-uint8_t* alloc_pages(size_t bytes) {
+uint8_t* alloc_pages(size_t bytes, bool huge) {
   if (bytes == 0) return nullptr;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw Error("cannot allocate " + std::to_string(bytes >> 20) + " MiB");
-#ifdef MADV_HUGEPAGE
-  ::madvise(p, bytes, MADV_HUGEPAGE);
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  ::madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 #endif
   return static_cast<uint8_t*>(p);
 }

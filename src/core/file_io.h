@@ -37,8 +37,9 @@ class DirectFile {
   int64_t mtime_ns_ = 0;
 };
 
-// Allocates `bytes` of page-aligned anonymous memory (huge pages where allowed); released by free_pages().
-uint8_t* alloc_pages(size_t bytes);
+// Allocates `bytes` of page-aligned anonymous memory; released by free_pages(). huge: ask for transparent huge
+// pages (fewer TLB misses for weights that are read whole); small pages for memory filled a little at a time.
+uint8_t* alloc_pages(size_t bytes, bool huge = true);
 void free_pages(uint8_t* p, size_t bytes);
 
 // Zero-filled page memory that owns itself (alloc_pages/free_pages). Its pages become resident only when first
@@ -47,7 +48,9 @@ void free_pages(uint8_t* p, size_t bytes);
 class PageBuffer {
  public:
   PageBuffer() = default;
-  explicit PageBuffer(size_t bytes) : p_(alloc_pages(bytes)), bytes_(bytes) {}
+  // Small pages: a huge page would make the first write to each region resident 2 MiB at a time (a KV cache
+  // keeps one region per head and layer, so a few positions would cost a gigabyte).
+  explicit PageBuffer(size_t bytes) : p_(alloc_pages(bytes, /*huge=*/false)), bytes_(bytes) {}
   PageBuffer(PageBuffer&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr, o.bytes_ = 0; }
   PageBuffer& operator=(PageBuffer&& o) noexcept {
     if (this != &o) {

@@ -87,6 +87,23 @@ TEST(Cli, InfoDescribesTheModel) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 }
 
+// `bench --parallel N` decodes N sequences per step and reports the distinct experts a step read, which is what
+// bounds batched decoding: between one token's k and min(n_expert, N * k).
+TEST(Cli, BenchParallelReportsDistinctExpertsPerStep) {
+  auto r = run_moe({"bench", "-m", tiny_model(), "-p", "4", "-n", "3", "-r", "1", "-t", "1", "--bw-mib", "64",
+                    "--parallel", "4", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("parallel").get<int>(), 4);
+  const double distinct = j.at("tg_distinct_experts_per_layer_step").get<double>();
+  EXPECT_GE(distinct, 2.0);  // tiny model: 8 experts, top-2
+  EXPECT_LE(distinct, 8.0);
+  EXPECT_GT(j.at("tg_tokens_per_s").get<double>(), 0.0);
+  // A step of 4 tokens reads the non-expert weights once: fewer bytes per token than one sequence reads.
+  EXPECT_LT(j.at("tg_bytes_per_token").get<double>(), j.at("bytes_per_token").get<double>());
+  EXPECT_EQ(run_moe({"bench", "-m", tiny_model(), "--parallel", "0"}).exit_code, 2);
+}
+
 // `synth --type mxfp4` writes experts in MXFP4 and the other matrices (embeddings included) in Q8_0; info lists
 // the types and run generates with both kernel sets alike.
 TEST(Cli, SynthMxfp4ExpertsInfoAndRun) {

@@ -101,19 +101,43 @@ double measure_disk(const std::string& path, size_t chunk, int threads, size_t b
   return static_cast<double>(n_chunks * chunk) / seconds_since(t0) / 1e9;
 }
 
+// Bytes of one expert in every MoE layer, and the distinct experts a generation step read per MoE layer (from the
+// store's request count: it is asked once per distinct expert of a step).
+struct StepExperts {
+  double bytes_all_layers = 0;
+  double distinct_per_layer = 0;
+};
+StepExperts step_experts(const Model& m, uint64_t requests, int64_t steps) {
+  StepExperts r;
+  int moe_layers = 0;
+  for (const LayerWeights& lw : m.layers) {
+    const MoeWeights& w = lw.moe;
+    if (!w.gate.present()) continue;
+    ++moe_layers;
+    for (const ExpertMats* e : {&w.gate, &w.up, &w.down})
+      r.bytes_all_layers += static_cast<double>(row_bytes(e->type, e->cols)) * static_cast<double>(e->rows);
+  }
+  if (moe_layers > 0 && steps > 0) r.distinct_per_layer = static_cast<double>(requests) / static_cast<double>(steps) / moe_layers;
+  return r;
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
   CLI::App app{"Benchmark prompt processing and generation, with the memory-bandwidth bound measured alongside",
                "bench"};
   std::string path, kernels = "simd";
-  int n_prompt = 64, n_gen = 32, threads = 0, reps = 5, bw_mib = 512;
+  int n_prompt = 64, n_gen = 32, threads = 0, reps = 5, bw_mib = 512, n_par = 1;
   bool json = false, no_repack = false, profile = false;
   app.add_option("-m,--model", path, "GGUF file (default: the bundled model)");
   app.add_option("-p,--n-prompt", n_prompt, "prompt tokens processed as one batch from an empty context")
       ->check(Positive);
   app.add_option("-n,--n-gen", n_gen, "one-token decodes timed after the prompt")->check(NonNegative);
   app.add_option("-t,--threads", threads, "threads (0: all)");
+  app.add_option("--parallel", n_par,
+                 "sequences decoded together (continuous batching as moe serve does it): each gets its own -p prompt, "
+                 "then every step decodes one token of each; tokens/s are aggregate")
+      ->check(CLI::Range(1, 256));
   app.add_option("-r,--repetitions", reps, "repetitions (median and min/max are reported)")->check(Positive);
   app.add_option("--kernels", kernels, "kernel set: simd or ref")->check(CLI::IsMember({"simd", "ref"}));
   app.add_flag("--no-repack", no_repack, "use every weight in its file layout (no load-time repacking)");
@@ -136,8 +160,9 @@ int cmd_bench(int argc, char** argv) {
     const bool pack = !no_repack && &ks == &simd_kernels();
     const auto store = mf.make_store(*model, RoutingControl{}, pack);
     Context ctx(*model, pool,
-                {.n_ctx = n_prompt + n_gen + 1, .n_batch = n_prompt, .kernels = &ks, .repack = !no_repack,
-                 .experts = store, .prefetch = !mf.no_prefetch, .cache_type = mf.kv_type()});
+                {.n_ctx = n_prompt + n_gen + 1, .n_batch = std::max(n_prompt, n_par), .kernels = &ks,
+                 .repack = !no_repack, .experts = store, .n_seq = n_par, .prefetch = !mf.no_prefetch,
+                 .cache_type = mf.kv_type()});
     const double pack_s = seconds_since(t_pack);
     const ModelStats st = model_stats(*model);
     // Under a memory budget the probe buffer counts against it too: keep it small unless asked otherwise.
@@ -150,9 +175,12 @@ int cmd_bench(int argc, char** argv) {
       seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
       return static_cast<int32_t>((seed >> 33) % static_cast<uint64_t>(c.n_vocab));
     };
-    std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
-    for (auto& id : prompt) id = next_id();
-    std::vector<float> logits(static_cast<size_t>(c.n_vocab));
+    std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n_par), std::vector<int32_t>(static_cast<size_t>(n_prompt)));
+    for (auto& prompt : prompts)
+      for (auto& id : prompt) id = next_id();
+    std::vector<float> logits(static_cast<size_t>(c.n_vocab) * static_cast<size_t>(n_par));
+    std::vector<int32_t> step_ids(static_cast<size_t>(n_par));
+    std::vector<SeqInput> step(static_cast<size_t>(n_par));
 
     OpTimes pp_times, tg_times;
     double pp_seconds = 0, tg_seconds = 0;
@@ -167,22 +195,32 @@ int cmd_bench(int argc, char** argv) {
       acc.acquired_after_hint += b.acquired_after_hint - a.acquired_after_hint;
     };
     auto run_once = [&](double* pp, double* tg) {
-      ctx.truncate(0);
+      for (int s = 0; s < n_par; ++s) ctx.truncate(s, 0);
       if (profile) ctx.set_op_times(&pp_times);
       auto t0 = Clock::now();
-      ctx.decode(prompt, logits.data(), false);
+      if (n_par == 1) {
+        ctx.decode(prompts[0], logits.data(), false);
+      } else {
+        for (int s = 0; s < n_par; ++s) {
+          const SeqInput in{.seq = s, .tokens = prompts[static_cast<size_t>(s)], .logits = false};
+          ctx.decode_step(std::span<const SeqInput>(&in, 1), logits.data());
+        }
+      }
       pp_seconds += seconds_since(t0);
-      *pp = n_prompt / seconds_since(t0);
+      *pp = static_cast<double>(n_prompt) * n_par / seconds_since(t0);
       if (profile) ctx.set_op_times(&tg_times);
       const ExpertStoreStats before = ctx.expert_store().stats();
       t0 = Clock::now();
       for (int i = 0; i < n_gen; ++i) {
-        const int32_t id = next_id();
-        ctx.decode(std::span<const int32_t>(&id, 1), logits.data(), false);
+        for (int s = 0; s < n_par; ++s) {
+          step_ids[static_cast<size_t>(s)] = next_id();
+          step[static_cast<size_t>(s)] = {.seq = s, .tokens = std::span<const int32_t>(&step_ids[static_cast<size_t>(s)], 1)};
+        }
+        ctx.decode_step(step, logits.data());
       }
       tg_seconds += seconds_since(t0);
       add_delta(tg_store, before, ctx.expert_store().stats());
-      *tg = n_gen > 0 ? n_gen / seconds_since(t0) : 0.0;
+      *tg = n_gen > 0 ? static_cast<double>(n_gen) * n_par / seconds_since(t0) : 0.0;
       ctx.set_op_times(nullptr);
     };
     double pp, tg;
@@ -200,10 +238,18 @@ int cmd_bench(int argc, char** argv) {
     bws.push_back(probe.measure(3));
     const Summary P = summarize(pps), G = summarize(tgs), B = summarize(bws);
     const double bw = B.max;  // the best bandwidth seen: the most demanding bound
-    const double bound = bw * 1e9 / static_cast<double>(st.bytes_per_token);
+    // Weights read per generated token. With parallel sequences a step reads the non-expert weights once and each
+    // distinct expert its tokens picked once (the store counts them): per token that is the step's bytes / n_par.
+    const StepExperts se = step_experts(*model, tg_store.requests, static_cast<int64_t>(reps) * n_gen);
+    const double bytes_per_token =
+        n_par == 1 || n_gen == 0
+            ? static_cast<double>(st.bytes_per_token)
+            : (static_cast<double>(st.bytes_per_token) - c.n_expert_used * se.bytes_all_layers +
+               se.distinct_per_layer * se.bytes_all_layers) / n_par;
+    const double bound = bw * 1e9 / bytes_per_token;
     const double pct = n_gen > 0 ? 100.0 * G.median / bound : 0.0;
     // The same against the median bandwidth (the typical rather than the best moment of a shared machine).
-    const double bound_median = B.median * 1e9 / static_cast<double>(st.bytes_per_token);
+    const double bound_median = B.median * 1e9 / bytes_per_token;
     const double pct_median = n_gen > 0 ? 100.0 * G.median / bound_median : 0.0;
     // Under a budget: the disk bandwidth measured now, and the generation bound it implies.
     double disk_bw = 0, disk_per_tok = 0, io_bound = 0, io_pct = 0, hit_rate = 1, pf_prec = 0, pf_rec = 0;
@@ -234,7 +280,8 @@ int cmd_bench(int argc, char** argv) {
           {"tg_tokens_per_s", G.median}, {"tg_min", G.min}, {"tg_max", G.max}, {"membw_gb_per_s", bw},
           {"membw_median_gb_per_s", B.median}, {"bytes_per_token", st.bytes_per_token},
           {"tg_bound_tokens_per_s", bound}, {"tg_percent_of_bound", pct},
-          {"tg_percent_of_median_bound", pct_median}, {"load_seconds", load_s},
+          {"tg_percent_of_median_bound", pct_median}, {"load_seconds", load_s}, {"parallel", n_par},
+          {"tg_bytes_per_token", bytes_per_token}, {"tg_distinct_experts_per_layer_step", se.distinct_per_layer},
           {"repack_seconds", pack_s}, {"peak_rss_bytes", peak_rss_bytes()}};
       if (store) {
         j["mem_budget_bytes"] = parse_size(mf.budget, "--mem-budget");
@@ -261,6 +308,10 @@ int cmd_bench(int argc, char** argv) {
                 load_s, pack_s);
     std::printf("memory:     %.1f GB/s read bandwidth (best; median %.1f, min %.1f) -> generation bound %.1f tokens/s\n",
                 bw, B.median, B.min, bound);
+    if (n_par > 1)
+      std::printf("parallel:   %d sequences; each generation step read %.1f distinct experts per MoE layer (one sequence "
+                  "reads %d) -> %s of weights per generated token, bound %.1f tokens/s\n",
+                  n_par, se.distinct_per_layer, c.n_expert_used, human_bytes(bytes_per_token).c_str(), bound);
     std::printf("pp%-4d      %8.2f tokens/s  (median of %d; min %.2f, max %.2f)\n", n_prompt, P.median, reps, P.min,
                 P.max);
     if (n_gen > 0)

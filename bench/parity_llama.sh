@@ -85,6 +85,7 @@ fail=0
 k=0
 for ids in "$@"; do
   k=$((k + 1))
+  ids=$(echo "$ids" | tr ' \t' ',,' | sed 's/,,*/,/g; s/^,//; s/,$//')  # "1 2 3" works too
   "$bin" "$model" "$ids" "$work/llama.$k.f32" 16 > "$work/llama.$k.greedy" || { echo "prompt $k: llama.cpp failed" >&2; exit 2; }
   "$moe" logits -m "$model" --tokens "$ids" --out "$work/moe.$k.f32" -t 1 --greedy 16 > "$work/moe.$k.greedy" ||
     { echo "prompt $k: moe logits failed" >&2; exit 2; }

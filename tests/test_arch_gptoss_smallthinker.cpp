@@ -214,6 +214,32 @@ TEST(ArchSynth, SynthLoadsAndBatchEqualsTokenByToken) {
   }
 }
 
+// Real gpt-oss files carry YaRN (factor 32 from 4096): synth writes the same three keys, and they take effect.
+TEST(ArchSynth, GptOssYarnKeysAreWrittenAndRead) {
+  const std::string dir = scratch_dir("arch_synth_yarn");
+  SynthSpec s = small_spec("gpt-oss");
+  write_synth_model(s, dir + "/plain.gguf");
+  s.ds.yarn_factor = 32.0f;
+  s.ds.yarn_orig_ctx = 16;  // short, so that the ramp reaches every rotary pair at these positions
+  write_synth_model(s, dir + "/yarn.gguf");
+  auto plain = Model::load(dir + "/plain.gguf"), yarn = Model::load(dir + "/yarn.gguf");
+  const ModelConfig& c = yarn->config();
+  EXPECT_FLOAT_EQ(c.rope_freq_scale, 1.0f / 32.0f);
+  EXPECT_EQ(c.yarn.n_ctx_orig, 16);
+  EXPECT_NE(c.yarn.ext_factor, 0.0f);
+  EXPECT_EQ(plain->config().yarn.ext_factor, 0.0f);
+  ThreadPool pool(1);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back((i * 31 + 5) % c.n_vocab);
+  const size_t V = static_cast<size_t>(c.n_vocab);
+  std::vector<float> a(ids.size() * V), b(ids.size() * V);
+  Context(*plain, pool, {.n_ctx = 16}).decode(ids, a.data(), true);
+  Context(*yarn, pool, {.n_ctx = 16}).decode(ids, b.data(), true);
+  EXPECT_GT(max_abs_diff(a.data(), b.data(), a.size()), 1e-2f);
+  s.ds.yarn_factor = 0.5f;
+  EXPECT_THROW(write_synth_model(s, dir + "/bad.gguf"), UsageError);
+}
+
 TEST(ArchSynth, InconsistentWindowKeysAreClearErrors) {
   const std::string dir = scratch_dir("arch_synth_bad");
   SynthSpec s = small_spec("gpt-oss");

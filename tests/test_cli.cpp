@@ -146,6 +146,14 @@ TEST(Cli, LogitsHookAndPrintIdsMatchTheReference) {
   std::string want;
   for (size_t i = 0; i < greedy.size(); ++i) want += (i ? " " : "") + std::to_string(greedy[i]);
   EXPECT_EQ(g.out, want + "\n");
+
+  // --greedy: the same logits file, then llama.cpp's greedy continuation (bench/parity_llama.sh relies on it).
+  auto lg = run_moe({"logits", "-m", ref + ".gguf", "--tokens", list, "--out", out, "--greedy", "16"});
+  ASSERT_EQ(lg.exit_code, 0) << lg.err;
+  EXPECT_EQ(lg.out, want + "\n");
+  auto again = moe::test::read_f32(out);
+  ASSERT_EQ(again.size(), expect.size());
+  EXPECT_LE(moe::test::max_abs_diff(again.data(), expect.data(), again.size()), 1e-3f);
 }
 
 TEST(Cli, SameSeedSameTokens) {

@@ -61,8 +61,8 @@ int cmd_synth(int argc, char** argv) {
   app.add_option("--expert-groups", d.groups, "deepseek2/glm4moe: expert groups (group-limited routing)")->check(CLI::PositiveNumber);
   app.add_option("--groups-used", d.groups_used, "deepseek2/glm4moe: groups each token may use")->check(CLI::PositiveNumber);
   app.add_option("--routed-scale", d.routed_scale, "deepseek2/glm4moe: routed expert weight scale")->check(CLI::PositiveNumber);
-  app.add_option("--yarn-factor", d.yarn_factor, "deepseek2: YaRN rope scaling factor (0: none)")->check(CLI::NonNegativeNumber);
-  app.add_option("--yarn-orig-ctx", d.yarn_orig_ctx, "deepseek2: YaRN original context (0: ctx / factor)")->check(CLI::NonNegativeNumber);
+  app.add_option("--yarn-factor", d.yarn_factor, "deepseek2/gpt-oss: YaRN rope scaling factor (0: none)")->check(CLI::NonNegativeNumber);
+  app.add_option("--yarn-orig-ctx", d.yarn_orig_ctx, "deepseek2/gpt-oss: YaRN original context (0: ctx / factor)")->check(CLI::NonNegativeNumber);
   app.add_option("-t,--threads", threads, "threads (0: all)");
   std::string routing_from;
   int routing_rounds = 4, routing_tokens = 512;

@@ -126,6 +126,7 @@ void split_kv_b(const Mat& kv_b, const ModelConfig& c, MlaWeights& m) {
   };
   m.k_b = view(kb, L, nope, H);
   m.v_b = view(vb, V, L, H);
+  m.kv_b_type = kv_b.type;
 }
 
 void deepseek2_bind_layer(TensorBinder& b, const ModelConfig& c, int il, LayerWeights& lw) {

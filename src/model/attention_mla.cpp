@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/quant.h"
 #include "model/attention.h"
 #include "model/model.h"
 #include "model/rope.h"
@@ -52,6 +53,7 @@ class MlaAttention final : public AttentionBlock {
   std::vector<float> attn_;  // [B][H * V]
   std::vector<float> gather_, rope_cs_, scores_;
   std::vector<uint8_t> act_;
+  std::vector<uint8_t> lat_act_;  // one latent row in a legacy kv_b's activation format
   std::vector<int32_t> tok_pos_;  // [B] position of each token in its sequence
   std::vector<int32_t> tok_run_;  // [B] run index of each token
   int64_t ctx_padded_ = 0;
@@ -81,6 +83,7 @@ MlaAttention::MlaAttention(const Model& model, const Exec& ex, int max_tokens, i
   scores_.assign(static_cast<size_t>(ex.pool.size()) * scratch_floats(), 0.f);
   const int64_t widest = std::max({static_cast<int64_t>(c_.n_embd), static_cast<int64_t>(c_.q_lora_rank), H_ * V_, nope_, L_});
   act_.assign(B * row_bytes(DType::F32, widest) + 64, 0);
+  lat_act_.assign(row_bytes(DType::F32, L_) + 64, 0);
   tok_pos_.assign(B, 0);
   tok_run_.assign(B, 0);
 }
@@ -111,10 +114,18 @@ void MlaAttention::project_q_kv(const LayerWeights& lw, const float* xn, int n) 
     project(lw.wq, xn, n, E, q_.data(), H_ * hk_);
   }
   project(m.kv_a, xn, n, E, kva_.data(), kw_);
+  const DType lat_type = vec_dot_type(m.kv_b_type);
   for (int t = 0; t < n; ++t) {
     float* kv = kva_.data() + t * kw_;
     const float* cs = rope_cs_.data() + static_cast<size_t>(t) * R_;
     ex_.k.rms_norm(kv, m.kv_a_norm.data, c_.rms_eps, L_, kv);  // the latent only: k_pe is taken un-normed
+    if (lat_type != DType::F32) {
+      // Legacy attn_kv_b: llama.cpp forms k_nope and v from kv_b times the latent in kv_b's activation format
+      // (e.g. Q8_0-rounded). Since k_b/v_b are the exact (dequantized) kv_b, using the rounded latent as key and
+      // value here gives the same scores and outputs up to float rounding.
+      ex_.k.quantize_rows(lat_type, kv, L_, 1, L_, lat_act_.data(), lat_act_.size());
+      dequantize_row(lat_type, lat_act_.data(), kv, L_);
+    }
     ex_.k.rope(kv + L_, 1, R_, R_, cs, false);
     ex_.k.rope(q_.data() + t * H_ * hk_ + nope_, H_, hk_, R_, cs, false);
   }

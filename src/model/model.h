@@ -25,6 +25,9 @@ struct MlaWeights {
   ExpertMats k_b;   // [n_head][kv_lora_rank rows, nope cols]: absorbs q_nope into the latent space
   ExpertMats v_b;   // [n_head][v rows, kv_lora_rank cols]: latent attention output -> head value
   std::vector<float> split_kv_b;  // storage of k_b/v_b when they come from a legacy attn_kv_b
+  // File type of that legacy attn_kv_b (F32 otherwise). llama.cpp multiplies it with the latent in the type's
+  // activation format (Q8_0 for Q8_0, ...), so the attention must see the latent rounded that way.
+  DType kv_b_type = DType::F32;
 };
 
 struct LayerWeights {

@@ -138,6 +138,14 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
       w.set(a + ".attention.sliding_window_pattern", GgufValue::make_u32(static_cast<uint32_t>(sp.swa_period)));
   }
   if (synth_is_deepseek_style(a)) synth_deepseek_keys(sp, w);
+  if (oss && sp.ds.yarn_factor != 0.0f) {
+    // As the converter writes real gpt-oss files (factor 32 from 4096): no yarn_log_multiplier key.
+    if (sp.ds.yarn_factor <= 1.0f) throw UsageError("--yarn-factor must be > 1");
+    const int orig = sp.ds.yarn_orig_ctx > 0 ? sp.ds.yarn_orig_ctx : std::max(1, static_cast<int>(sp.ctx / sp.ds.yarn_factor));
+    w.set(a + ".rope.scaling.type", GgufValue::make_string("yarn"));
+    w.set(a + ".rope.scaling.factor", GgufValue::make_f32(sp.ds.yarn_factor));
+    w.set(a + ".rope.scaling.original_context_length", GgufValue::make_u32(static_cast<uint32_t>(orig)));
+  }
 
   int vocab = sp.vocab;
   if (!sp.vocab_from.empty()) {

@@ -26,7 +26,7 @@ struct DeepseekSynth {
   int groups = 1;         // expert groups (1: no group-limited routing)
   int groups_used = 1;
   float routed_scale = 1.0f;
-  float yarn_factor = 0.0f;  // > 1: YaRN rope scaling from yarn_orig_ctx
+  float yarn_factor = 0.0f;  // > 1: YaRN rope scaling from yarn_orig_ctx (deepseek2, also gpt-oss)
   int yarn_orig_ctx = 0;     // 0: ctx / yarn_factor
 };
 

@@ -5,15 +5,18 @@
 // Works against any OpenAI-style server that honours ignore_eos (moe serve, llama-server): tokens are counted from
 // usage.completion_tokens when the server sends it, otherwise one per streamed chunk with a choice, and a stream's
 // first token is its first such chunk, whether or not its text is empty (a byte-level token may print nothing).
-// Usage: node bench/serve_bench.cjs BASE_URL [N_TOKENS=128] [STREAMS=1,8] [REPEATS=3] [TEMPERATURE=0]
+// Usage: node bench/serve_bench.cjs BASE_URL [N_TOKENS=128] [STREAMS=1,8] [REPEATS=3] [TEMPERATURE=0] [BIAS.json]
+// BIAS.json: a logit_bias object sent with every request (bench/ascii_bias.py writes one that keeps random models
+// to ASCII tokens, which llama-server needs).
 'use strict';
-const [base, nTok = '128', streamsArg = '1,8', repeats = '3', temperature = '0'] = process.argv.slice(2);
+const [base, nTok = '128', streamsArg = '1,8', repeats = '3', temperature = '0', biasFile] = process.argv.slice(2);
+const logitBias = biasFile ? JSON.parse(require('fs').readFileSync(biasFile, 'utf8')) : undefined;
 if (!base) { console.error('usage: node serve_bench.cjs BASE_URL [N_TOKENS] [STREAMS] [REPEATS]'); process.exit(2); }
 
 async function stream(i, n) {
   const res = await fetch(base + '/v1/completions', {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ prompt: `Chapter ${i + 1}. It was`, max_tokens: n, temperature: +temperature, seed: i, stream: true, stream_options: { include_usage: true }, ignore_eos: true }),
+    body: JSON.stringify({ prompt: `Chapter ${i + 1}. It was`, max_tokens: n, temperature: +temperature, seed: i, stream: true, stream_options: { include_usage: true }, ignore_eos: true, logit_bias: logitBias }),
   });
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
   const reader = res.body.getReader();

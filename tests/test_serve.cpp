@@ -107,6 +107,11 @@ TEST(ServeApi, RejectsBadRequestsNamingTheField) {
       {false, R"({"prompt":[1,-2]})", "prompt[1]"},
       {false, R"({"prompt":{"a":1}})", "prompt"},
       {false, R"({"prompt":"x","echo":true})", "echo"},
+      {false, R"({"prompt":"x","logit_bias":[1,2]})", "logit_bias"},
+      {false, R"({"prompt":"x","logit_bias":{"a":1}})", "logit_bias"},
+      {false, R"({"prompt":"x","logit_bias":{"-3":1}})", "logit_bias"},
+      {false, R"({"prompt":"x","logit_bias":{"3":101}})", "logit_bias"},
+      {false, R"({"prompt":"x","logit_bias":{"3":"up"}})", "logit_bias"},
   };
   for (const auto& c : cases) {
     ApiError e = parse_error(c.chat, c.body);
@@ -381,6 +386,44 @@ TEST(ServeScheduler, PromptOverContextIs400WithTheNumbers) {
   }
   auto j = prepare_job(parse_completion_request(R"({"prompt":"Once upon","max_tokens":1000})"), b.model->config(), *b.tok, chat, 64, {});
   EXPECT_EQ(j->max_tokens, 64 - static_cast<int>(j->prompt.size()));  // clamped to the room left
+}
+
+// OpenAI's logit_bias: +100 on a token makes greedy decoding pick it at every step, -100 on the unbiased first
+// choice moves the first token elsewhere; an id outside the vocabulary is a 400 naming the field.
+TEST(ServeScheduler, LogitBiasForcesAndBansTokens) {
+  Bundled& b = bundled();
+  ChatFormatter chat(*b.tok);
+  GenRequest r = parse_completion_request(R"({"prompt":"Once upon","logit_bias":{"77":100,"5":-2.5}})");
+  ASSERT_EQ(r.logit_bias.size(), 2u);
+  try {
+    prepare_job(parse_completion_request(R"({"prompt":"x","logit_bias":{"999999":1}})"), b.model->config(), *b.tok, chat, 64, {});
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "logit_bias");
+  }
+  ThreadPool pool(2);
+  Context ctx(*b.model, pool, {.n_ctx = 256, .n_seq = 2});
+  Scheduler s(ctx, *b.tok, {});
+  s.start();
+  const auto prompt = chat_prompt(kPrompts[2]);
+  auto plain = greedy_job(prompt, 6);
+  plain->ignore_eos = true;
+  ASSERT_TRUE(s.submit(plain));
+  const Job::Output op = wait_done(*plain);
+  ASSERT_FALSE(op.tokens.empty());
+  auto forced = greedy_job(prompt, 6);
+  forced->ignore_eos = true;
+  forced->logit_bias = {{77, 100.f}};
+  auto banned = greedy_job(prompt, 6);
+  banned->ignore_eos = true;
+  banned->logit_bias = {{op.tokens[0], -100.f}};
+  ASSERT_TRUE(s.submit(forced));
+  ASSERT_TRUE(s.submit(banned));
+  const Job::Output of = wait_done(*forced), ob = wait_done(*banned);
+  EXPECT_EQ(of.tokens, std::vector<int32_t>(6, 77));
+  ASSERT_FALSE(ob.tokens.empty());
+  EXPECT_NE(ob.tokens[0], op.tokens[0]);
 }
 
 TEST(ServeScheduler, MatchesMoeRunChatTemp0) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
+#include <cstdlib>
 #include <limits>
 
 namespace moe::serve {
@@ -117,6 +119,18 @@ void parse_common(const json& j, GenRequest& r) {
     r.presence_penalty = static_cast<float>(number(*v, -2.0, 2.0, "presence_penalty"));
   if (const json* v = field(j, "frequency_penalty"))
     r.frequency_penalty = static_cast<float>(number(*v, -2.0, 2.0, "frequency_penalty"));
+  if (const json* v = field(j, "logit_bias")) {
+    if (!v->is_object()) bad("logit_bias", "'logit_bias' must be an object mapping token ids to biases");
+    if (v->size() > 300000) bad("logit_bias", "'logit_bias' has more entries than any vocabulary");
+    for (const auto& [key, bias] : v->items()) {
+      char* end = nullptr;
+      errno = 0;
+      const long id = std::strtol(key.c_str(), &end, 10);
+      if (key.empty() || *end != '\0' || errno != 0 || id < 0 || id > std::numeric_limits<int32_t>::max())
+        bad("logit_bias", "'logit_bias' keys must be token ids (non-negative integers), got '" + key.substr(0, 32) + "'");
+      r.logit_bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(number(bias, -100.0, 100.0, "logit_bias")));
+    }
+  }
   if (const json* v = field(j, "n"))
     if (integer(*v, 1, 128, "n") != 1) bad("n", "only n = 1 is supported");
   if (const json* v = field(j, "stream")) r.stream = boolean(*v, "stream");

@@ -52,6 +52,9 @@ struct GenRequest {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   float presence_penalty = 0.f, frequency_penalty = 0.f;
+  // OpenAI's logit_bias: {"token id": bias in [-100, 100]}, added to the logits before sampling (ids are checked
+  // against the vocabulary when the request is admitted).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   bool logprobs = false;
   int top_logprobs = 0;
   bool stream = false, include_usage = false;

@@ -326,13 +326,14 @@ void Scheduler::after_logits(Slot& s, const float* logits) {
   Job& j = *s.job;
   const size_t V = static_cast<size_t>(ctx_.config().n_vocab);
   std::span<const float> lg(logits, V);
-  if (j.presence_penalty != 0.f || j.frequency_penalty != 0.f) {
+  if (j.presence_penalty != 0.f || j.frequency_penalty != 0.f || !j.logit_bias.empty()) {
     std::copy(logits, logits + V, work_.begin());
     for (int32_t id : s.out) {
       const size_t u = static_cast<size_t>(id);
       if (s.seen[u] == 0) continue;
       work_[u] = logits[u] - j.frequency_penalty * static_cast<float>(s.seen[u]) - j.presence_penalty;
     }
+    for (const auto& [id, bias] : j.logit_bias) work_[static_cast<size_t>(id)] += bias;
     lg = std::span<const float>(work_.data(), V);
   }
   const int32_t id = s.sampler->sample(lg, {});

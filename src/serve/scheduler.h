@@ -40,6 +40,7 @@ class Job {
   std::vector<int32_t> prompt;
   SamplerParams sampler;                 // top_k/min_p/repeat penalty off for OpenAI semantics
   float presence_penalty = 0, frequency_penalty = 0;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // ids within the vocabulary
   int max_tokens = 0;                    // already clamped to the context
   std::vector<std::string> stop;
   bool ignore_eos = false;

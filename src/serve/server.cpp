@@ -101,6 +101,11 @@ std::shared_ptr<Job> prepare_job(const GenRequest& r, const ModelConfig& config,
     throw ApiError(400, e.what(), "invalid_request_error", "temperature");
   }
   job->presence_penalty = r.presence_penalty;
+  for (const auto& [id, bias] : r.logit_bias)
+    if (id >= config.n_vocab)
+      throw ApiError(400, "logit_bias: token id " + std::to_string(id) + " is outside the vocabulary (" +
+                         std::to_string(config.n_vocab) + " tokens)", "invalid_request_error", "logit_bias");
+  job->logit_bias = r.logit_bias;
   job->frequency_penalty = r.frequency_penalty;
   job->stop = r.stop;
   job->ignore_eos = r.ignore_eos;

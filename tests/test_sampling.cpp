@@ -27,6 +27,7 @@ struct Ref {
   int32_t sample(const std::vector<float>& logits) {
     std::vector<std::pair<float, int32_t>> c;
     for (size_t i = 0; i < logits.size(); ++i) c.push_back({logits[i], static_cast<int32_t>(i)});
+    if (p.top_k == 0 && p.top_p >= 1.0f && p.min_p == 0.0f) return draw(c, *std::max_element(logits.begin(), logits.end()));
     std::sort(c.begin(), c.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
     if (p.top_k > 0 && static_cast<size_t>(p.top_k) < c.size()) c.resize(static_cast<size_t>(p.top_k));
     if (p.top_p < 1.0f) {
@@ -45,9 +46,13 @@ struct Ref {
       while (k < c.size() && static_cast<double>(c[k].first) - c[0].first >= std::log(p.min_p)) ++k;
       c.resize(k);
     }
+    return draw(c, c[0].first);
+  }
+  // The candidates in the order given; mx: the largest logit.
+  int32_t draw(const std::vector<std::pair<float, int32_t>>& c, double mx) {
     std::vector<double> pr;
     double sum = 0;
-    for (auto& x : c) sum += pr.emplace_back(std::exp((x.first - c[0].first) / p.temperature));
+    for (auto& x : c) sum += pr.emplace_back(std::exp((x.first - mx) / p.temperature));
     double r = uniform() * sum;
     for (size_t i = 0; i < c.size(); ++i)
       if ((r -= pr[i]) < 0) return c[i].second;
@@ -62,7 +67,7 @@ TEST(Sampling, PrefixSortDrawsWhatTheFullSortDraws) {
   int cases = 0;
   for (int top_k : {0, 40})
     for (float top_p : {1.0f, 0.999f, 0.95f, 0.5f})
-      for (float min_p : {0.0f, 0.05f})
+      for (float min_p : {0.0f, 0.05f})  // top-k 0, top-p 1, min-p 0: no truncation, drawn in id order
         for (float temp : {0.3f, 1.0f, 2.5f})
           for (float spread : {0.5f, 3.0f}) {  // flat logits: top-p 0.999 keeps thousands (the prefix grows)
             SamplerParams p{.temperature = temp, .top_k = top_k, .top_p = top_p, .min_p = min_p, .seed = 11u + cases};

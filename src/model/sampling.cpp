@@ -77,8 +77,10 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
                               [&](const Cand& c) { return static_cast<double>(c.logit) - l_max >= threshold; });
     cand_.resize(static_cast<size_t>(cut - cand_.begin()));
   }
-  size_t sorted = std::min<size_t>(cand_.size(), p_.top_p < 1.0f ? 64 : cand_.size());
-  for (;;) {
+  // Nothing truncates and top-k is off (OpenAI's defaults): draw over the whole vocabulary in id order, no sort.
+  const bool no_truncation = p_.top_p >= 1.0f && p_.min_p <= 0.0f && cand_.size() == n;
+  size_t sorted = no_truncation ? 0 : std::min<size_t>(cand_.size(), p_.top_p < 1.0f ? 64 : cand_.size());
+  for (; !no_truncation;) {
     std::partial_sort(cand_.begin(), cand_.begin() + static_cast<long>(sorted), cand_.end(), better);
     if (p_.top_p >= 1.0f) break;
     double cum = 0;
@@ -92,7 +94,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   }
   std::vector<double>& pr = probs_;
   // Temperature, then draw.
-  const double mx = cand_[0].logit;
+  const double mx = no_truncation ? l_max : cand_[0].logit;
   double sum = 0;
   pr.resize(cand_.size());
   for (size_t i = 0; i < cand_.size(); ++i) sum += pr[i] = std::exp((cand_[i].logit - mx) / p_.temperature);

@@ -1,5 +1,6 @@
 // Token sampling: repetition penalty -> top-k -> top-p -> min-p -> temperature -> draw, in llama.cpp's
-// default order. temperature 0 is greedy (ties to the lower id). Same seed, same logits -> same tokens on
+// default order. The draw walks the kept candidates from the most likely down, or, when nothing truncates (top-k,
+// top-p and min-p all off), the whole vocabulary in id order. temperature 0 is greedy (ties to the lower id). Same seed, same logits -> same tokens on
 // every platform (the generator and the uniform draw are defined here, not by the standard library).
 #pragma once
 #include <cstdint>

@@ -83,6 +83,17 @@ uint8_t* alloc_pages(size_t bytes, bool huge) {
   return static_cast<uint8_t*>(p);
 }
 
+void populate_pages(const void* p, size_t n, bool for_write) {
+#if defined(MADV_POPULATE_WRITE) && defined(MADV_POPULATE_READ)
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n + kPage - 1) & ~(kPage - 1);
+  if (n > 0) ::madvise(reinterpret_cast<void*>(b), e - b, for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+#else
+  (void)p, (void)n, (void)for_write;
+#endif
+}
+
 void free_pages(uint8_t* p, size_t bytes) {
   if (p) ::munmap(p, bytes);
 }

@@ -74,6 +74,12 @@ class PageBuffer {
   size_t bytes_ = 0;
 };
 
+// Maps the pages of [p, p + n) in one system call (MADV_POPULATE_WRITE / _READ) instead of one page fault per
+// page: on virtual machines where a fault traps to the hypervisor, first-touching fresh memory page by page runs
+// at 0.3-0.7 GB/s and populating it at 3-7 GB/s (measured on this project's VM). Write: anonymous memory about to
+// be filled; read: a file mapping about to be read. A kernel without these advice values just faults lazily.
+void populate_pages(const void* p, size_t n, bool for_write);
+
 // Peak resident set size of this process so far (VmHWM), in bytes; 0 when unknown.
 uint64_t peak_rss_bytes();
 

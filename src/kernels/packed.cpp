@@ -93,27 +93,36 @@ void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64
   const int64_t nb = blocks_per_row(t, k);
   const Layout L = layout_of(t, nb);
   const size_t bb = dtype_info(t).block_bytes, gb = packed_group_bytes(t, k);
+  static constexpr uint8_t kZeroBlock[512] = {};  // padding rows read zeros (every packable block is smaller)
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* G = out + static_cast<size_t>(g) * gb;
+    const uint8_t* row[kPackRows];
+    bool pad[kPackRows];
     for (int r = 0; r < kPackRows; ++r) {
-      const int64_t row = g * kPackRows + r;
-      const uint8_t* src = row < rows ? w + static_cast<size_t>(row) * w_stride : nullptr;
-      for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = src ? src + static_cast<size_t>(b) * bb : nullptr;
-        for (int s = 0; s < L.n; ++s) {
-          const Segment& S = L.seg[s];
-          uint8_t* dst = G + S.offset(b, nb);
-          if (S.field) {
-            for (int i = 0; i < S.len; ++i) dst[S.len * r + i] = blk ? blk[S.src + i] : 0;
-            continue;
+      const int64_t i = g * kPackRows + r;
+      pad[r] = i >= rows;
+      row[r] = pad[r] ? kZeroBlock : w + static_cast<size_t>(i) * w_stride;
+    }
+    // Output order (each segment's bytes written front to back, 16 rows at a time); the 16 source rows are read
+    // as 16 sequential streams. Same bytes as writing row by row, several times fewer cache-line misses.
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk[kPackRows];
+      for (int r = 0; r < kPackRows; ++r) blk[r] = pad[r] ? kZeroBlock : row[r] + static_cast<size_t>(b) * bb;
+      for (int s = 0; s < L.n; ++s) {
+        const Segment& S = L.seg[s];
+        uint8_t* dst = G + S.offset(b, nb);
+        if (S.field) {
+          for (int r = 0; r < kPackRows; ++r) std::memcpy(dst + S.len * r, blk[r] + S.src, static_cast<size_t>(S.len));
+          continue;
+        }
+        const uint32_t flip = S.flip * 0x01010101u;
+        for (int c = 0; c < S.len / 4; ++c) {
+          uint32_t v[kPackRows];
+          for (int r = 0; r < kPackRows; ++r) {
+            std::memcpy(&v[r], blk[r] + S.src + 4 * c, 4);
+            v[r] ^= flip;  // padding rows read zeros, so they hold the flipped zero (a zero weight)
           }
-          const uint32_t flip = S.flip * 0x01010101u;
-          for (int c = 0; c < S.len / 4; ++c) {
-            uint32_t v = 0;
-            if (blk) std::memcpy(&v, blk + S.src + 4 * c, 4);
-            v ^= flip;
-            std::memcpy(dst + c * 64 + r * 4, &v, 4);
-          }
+          std::memcpy(dst + c * 64, v, sizeof v);
         }
       }
     }

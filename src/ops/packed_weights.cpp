@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "kernels/packed.h"
 
 namespace moe {
@@ -87,8 +88,15 @@ void PackedWeights::build(ThreadPool& pool, const Source* source) {
     const Task& t = tasks[static_cast<size_t>(i)];
     const Entry& e = *t.e;
     const uint8_t* src = e.src + t.mat * e.src_mat_stride;
-    pack_groups(e.type, src, e.src_row_stride, e.rows, e.cols, t.g0, t.g1,
-                buf_ + e.offset + static_cast<size_t>(t.mat) * packed_bytes(e.type, e.rows, e.cols));
+    uint8_t* dst = buf_ + e.offset + static_cast<size_t>(t.mat) * packed_bytes(e.type, e.rows, e.cols);
+    // Map this task's source and destination pages up front rather than fault by fault (on this project's VM that
+    // made a 7.4 GB repack several times faster; see populate_pages).
+    const int64_t rows = std::min(e.rows, t.g1 * kPackRows) - t.g0 * kPackRows;
+    populate_pages(src + static_cast<size_t>(t.g0 * kPackRows) * e.src_row_stride,
+                   static_cast<size_t>(rows) * e.src_row_stride, false);
+    populate_pages(dst + static_cast<size_t>(t.g0) * packed_group_bytes(e.type, e.cols),
+                   static_cast<size_t>(t.g1 - t.g0) * packed_group_bytes(e.type, e.cols), true);
+    pack_groups(e.type, src, e.src_row_stride, e.rows, e.cols, t.g0, t.g1, dst);
     if (source) {
       const int64_t r0 = t.g0 * kPackRows, r1 = std::min(e.rows, t.g1 * kPackRows);
       release_source(*source, fd, src + static_cast<size_t>(r0) * e.src_row_stride,

@@ -1,6 +1,7 @@
 // Whole-model properties on synthetic models of every architecture: batch == one-token decodes, thread count
 // does not change results, relabelled experts give the same logits, and bad models / inputs are clear errors.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "core/quant.h"
 #include "format/gguf.h"
 #include "model/context.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/synth.h"
 #include "support/testdata.h"
@@ -312,4 +314,31 @@ TEST(Mxfp4, ExpertsMatchTheirDequantizedF32Model) {
     EXPECT_LT(m, 1.5 * q_ref) << "MXFP4 products add error of their own";
     EXPECT_GT(m, 0.0) << "activations were not quantized: the comparison tests nothing";
   }
+}
+
+// The KV cache costs memory as positions are used: nothing is resident after construction, and prefault() makes
+// resident the same leading fraction of every per-head slice (plus a chunk ahead), not the rest of the context.
+TEST(KvCache, PagesBecomeResidentAsPositionsAreUsed) {
+  const int n_ctx = 4096, heads = 4, hd = 128;
+  KvCache cache({KvLayerShape{heads * hd, heads * hd, heads, heads}}, 1, n_ctx, 16);
+  auto resident = [](const float* p) {
+    const uintptr_t page = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{4095};
+    unsigned char v = 0;
+    EXPECT_EQ(mincore(reinterpret_cast<void*>(page), 4096, &v), 0);
+    return (v & 1) != 0;
+  };
+  const size_t slice = static_cast<size_t>(n_ctx) * hd;  // floats per head (n_ctx is a multiple of 16)
+  for (int h = 0; h < heads; ++h) {
+    EXPECT_FALSE(resident(cache.k(0, 0) + h * slice));
+    EXPECT_FALSE(resident(cache.v(0, 0) + h * slice));
+  }
+  cache.prefault(0, 10);
+  for (int h = 0; h < heads; ++h) {
+    EXPECT_TRUE(resident(cache.k(0, 0) + h * slice)) << h;                      // position 0 of the head
+    EXPECT_TRUE(resident(cache.v(0, 0) + h * slice + 9 * hd)) << h;             // position 9
+    EXPECT_FALSE(resident(cache.v(0, 0) + h * slice + 3000 * hd)) << h;         // far ahead: not yet
+    EXPECT_FALSE(resident(cache.k(0, 0) + h * slice + 3000 / 16 * 16 * hd)) << h;
+  }
+  cache.prefault(0, 3001);
+  for (int h = 0; h < heads; ++h) EXPECT_TRUE(resident(cache.v(0, 0) + h * slice + 3000 * hd)) << h;
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/scratch_vector.h"
 #include "core/quant.h"
 #include "model/attention.h"
 #include "model/model.h"
@@ -38,10 +39,10 @@ class GqaAttention final : public AttentionBlock {
   const Exec& ex_;
   int64_t q_dim_, kv_dim_, ctx_padded_;
   // Scratch for one step of up to max_tokens tokens.
-  std::vector<float> q_, k_, v_, attn_, rope_cs_, att_scratch_;
+  ScratchVector<float> q_, k_, v_, attn_, rope_cs_, att_scratch_;
   // Quantized caches: per thread, one KV head's keys (transposed blocks) and values converted back to floats.
-  std::vector<float> kt_tmp_, v_tmp_, row_tmp_;
-  std::vector<uint8_t> act_q_, act_q2_;
+  ScratchVector<float> kt_tmp_, v_tmp_, row_tmp_;
+  ScratchVector<uint8_t> act_q_, act_q2_;
   std::vector<int64_t> run_tasks_;  // [runs + 1] prefix sums of attention tasks per run
 };
 
@@ -72,7 +73,8 @@ GqaAttention::GqaAttention(const Model& model, const Exec& ex, int max_tokens, i
 
 std::vector<KvLayerShape> GqaAttention::cache_shapes() const {
   // Keys: per KV head, blocks of kKeyBlock positions [head_dim][16]; values: per KV head [n_ctx][head_dim].
-  return std::vector<KvLayerShape>(static_cast<size_t>(c_.n_layer), KvLayerShape{kv_dim_, kv_dim_});
+  const int heads = static_cast<int>(c_.n_head_kv);
+  return std::vector<KvLayerShape>(static_cast<size_t>(c_.n_layer), KvLayerShape{kv_dim_, kv_dim_, heads, heads});
 }
 
 

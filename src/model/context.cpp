@@ -223,6 +223,7 @@ int Context::decode_step(std::span<const SeqInput> inputs, float* logits) {
     }
     t += m;
   }
+  for (const SeqRun& r : runs_) cache_->prefault(r.seq, r.pos0 + r.n);
   forward(runs_, n);
   for (const SeqRun& r : runs_) cache_->set_n_past(r.seq, r.pos0 + r.n);
   if (logits && n_rows > 0) output_rows(out_rows_.data(), n_rows, logits);

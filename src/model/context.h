@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "core/scratch_vector.h"
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "model/attention.h"
@@ -125,8 +126,8 @@ class Context {
   // Scratch for one step.
   std::vector<int32_t> tokens_, pos_, out_rows_;
   std::vector<SeqRun> runs_;
-  std::vector<float> x_, xn_, out_, shexp_, shexp_gate_;
-  std::vector<uint8_t> act_q_, ffn_scratch_;
+  ScratchVector<float> x_, xn_, out_, shexp_, shexp_gate_;
+  ScratchVector<uint8_t> act_q_, ffn_scratch_;
   MoeScratch moe_scratch_;
   Prefetcher prefetcher_;
   bool prefetch_ = false;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace moe {
 
@@ -22,7 +23,8 @@ size_t KvCache::bytes_for(const std::vector<KvLayerShape>& layers, int n_seq, in
 }
 
 KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad_to, DType type)
-    : type_(type), n_past_(static_cast<size_t>(n_seq), 0), n_seq_(n_seq), n_ctx_(n_ctx) {
+    : type_(type), n_past_(static_cast<size_t>(n_seq), 0), prefaulted_(static_cast<size_t>(n_seq), 0), n_seq_(n_seq),
+      n_ctx_(n_ctx) {
   if (n_seq <= 0 || n_ctx <= 0 || pad_to <= 0) throw UsageError("KV cache: sizes must be positive");
   if (type != DType::F32 && type != DType::F16 && type != DType::Q8_0)
     throw UsageError(std::string("KV cache type ") + dtype_name(type) + " is not supported (f32, f16, q8_0)");
@@ -49,6 +51,34 @@ KvCache::KvCache(std::vector<KvLayerShape> layers, int n_seq, int n_ctx, int pad
     throw UsageError("not enough memory for the KV cache: " + std::to_string(n_ctx) + " positions x " +
                      std::to_string(n_seq) + " sequence(s) need " + buf + " (lower --ctx)");
   }
+}
+
+void KvCache::prefault(int seq, int end) {
+  int& done = prefaulted_[static_cast<size_t>(seq)];
+  if (end <= done) return;
+  constexpr int kAhead = 256;  // positions made resident per call beyond what is asked
+  const int64_t ctx_padded = ctx_padded_;
+  const int64_t b = done, e = std::min<int64_t>(static_cast<int64_t>(end) + kAhead, n_ctx_);
+  // One part of one sequence: `regions` slices over `positions` positions each (pad: the key part's padding).
+  auto touch = [&](const uint8_t* part, size_t part_bytes, int regions, int64_t positions) {
+    if (part_bytes == 0 || regions <= 0) return;
+    const size_t slice = part_bytes / static_cast<size_t>(regions);
+    const size_t lo = slice * static_cast<size_t>(b) / static_cast<size_t>(positions);
+    const size_t hi = std::min(slice, (slice * static_cast<size_t>(e) + static_cast<size_t>(positions) - 1) /
+                                          static_cast<size_t>(positions));
+    for (int r = 0; r < regions; ++r) populate_pages(part + slice * static_cast<size_t>(r) + lo, hi - lo, true);
+  };
+  for (int il = 0; il < static_cast<int>(layers_.size()); ++il) {
+    const KvLayerShape& s = shape(il);
+    if (type_ == DType::F32) {
+      touch(reinterpret_cast<const uint8_t*>(k(il, seq)), k_stride(il) * sizeof(float), s.k_regions, ctx_padded);
+      touch(reinterpret_cast<const uint8_t*>(v(il, seq)), v_stride(il) * sizeof(float), s.v_regions, n_ctx_);
+    } else {  // rows by position
+      touch(k_rows(il, seq), kq_stride(il), 1, n_ctx_);
+      touch(v_rows(il, seq), vq_stride(il), 1, n_ctx_);
+    }
+  }
+  done = static_cast<int>(e);
 }
 
 size_t KvCache::bytes() const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/scratch_vector.h"
 #include "core/tensor_view.h"
 #include "moe/dispatch.h"
 #include "moe/expert_store.h"
@@ -77,13 +78,13 @@ class MoeLayerHooks {
 // Buffers for one MoE layer call, allocated once for the largest batch and the largest expert count.
 struct MoeScratch {
   int max_tokens = 0, slot_stride = 0, n_total = 0;
-  std::vector<float> logits, probs, weights, route_scratch;
+  ScratchVector<float> logits, probs, weights, route_scratch;
   std::vector<int32_t> ids, n_used;
   DispatchPlan plan;
   std::vector<ExpertWeights> expert_w;   // [n_expert] weights of the chunk being computed
-  std::vector<uint8_t> xq, xg, hq;       // quantized activations: all tokens, gathered rows, hidden rows
-  std::vector<uint8_t> xq_up, xg_up;     // only when up wants another dot format than gate
-  std::vector<float> gate_out, up_out, down_out;
+  ScratchVector<uint8_t> xq, xg, hq;     // quantized activations: all tokens, gathered rows, hidden rows
+  ScratchVector<uint8_t> xq_up, xg_up;   // only when up wants another dot format than gate
+  ScratchVector<float> gate_out, up_out, down_out;
   std::vector<int32_t> pending;          // [n_expert] gate/up tiles not yet finished (atomic_ref counters)
   void reserve(const MoeWeights& w, const RouterSpec& spec, int n_embd, int max_tokens, int max_k);
 };

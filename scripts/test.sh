@@ -26,8 +26,9 @@ asan_targets=$(grep -lE "TEST(_F|_P)?\(\w*(${asan_suites})\w*," tests/test_*.cpp
 cmake --build build-asan -j"$jobs" --target moe $asan_targets
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs" -R "$asan_suites" -E "_NOT_BUILT|Cli.BundledDefaultModel|TrainCli")
 
-# libFuzzer (ASan + UBSan), bounded: the GGUF parser 40 s, the tokenizer, the Jinja template parser/renderer
-# and `moe template`'s JSON context 20 s each, the server's request parser 15 s (MOE_FUZZ_SECONDS sets all five). A finding fails the run; the
+# libFuzzer (ASan + UBSan), bounded: the GGUF parser 30 s, the tokenizer, the Jinja template parser/renderer
+# and `moe template`'s JSON context 15 s each, the server's request parser 10 s (MOE_FUZZ_SECONDS sets all five;
+# the whole CI run took 25 min on 2 cores with 40/20/20/20/15 s, so these keep it further from 30). A finding fails the run; the
 # input that triggered it is left in build-fuzz/artifacts/. UBSan stops at its first report, as ASan does.
 fuzz_secs="${MOE_FUZZ_SECONDS:-}"
 echo "== fuzzing: GGUF parser, tokenizer, Jinja templates, template JSON context"
@@ -55,12 +56,12 @@ run_fuzzer() {  # NAME SECONDS ARGS...: one line of libFuzzer's summary, or its 
   fi
   grep -E '^Done [0-9]+ runs' "$log"
 }
-run_fuzzer fuzz_gguf "${fuzz_secs:-40}" -max_len=65536 "$corpus"
-run_fuzzer fuzz_tokenizer "${fuzz_secs:-20}" -max_len=4096 build-fuzz/corpus_tokenizer
+run_fuzzer fuzz_gguf "${fuzz_secs:-30}" -max_len=65536 "$corpus"
+run_fuzzer fuzz_tokenizer "${fuzz_secs:-15}" -max_len=4096 build-fuzz/corpus_tokenizer
 # Nesting depth is bounded by the parser itself (256 levels; docs/tokenizer.md), whatever -max_len allows.
-run_fuzzer fuzz_jinja "${fuzz_secs:-20}" -max_len=4096 -dict=fuzz/jinja.dict build-fuzz/corpus_jinja
+run_fuzzer fuzz_jinja "${fuzz_secs:-15}" -max_len=4096 -dict=fuzz/jinja.dict build-fuzz/corpus_jinja
 if [ -d "$td/templates" ]; then
-  MOE_FUZZ_TEMPLATES="$td/templates" run_fuzzer fuzz_template_context "${fuzz_secs:-20}" -max_len=16384 \
+  MOE_FUZZ_TEMPLATES="$td/templates" run_fuzzer fuzz_template_context "${fuzz_secs:-15}" -max_len=16384 \
     -dict=fuzz/template_context.dict build-fuzz/corpus_context
 else
   echo "-- fuzz_template_context not run: it renders the chat templates of $td/templates, which is missing"
@@ -69,5 +70,5 @@ fi
 mkdir -p build-fuzz/corpus_serve
 { printf '\001'; cat fuzz/serve_seeds/chat.json; } >build-fuzz/corpus_serve/seed-chat
 { printf '\000'; cat fuzz/serve_seeds/completion.json; } >build-fuzz/corpus_serve/seed-completion
-run_fuzzer fuzz_serve_request "${fuzz_secs:-15}" -max_len=4096 -dict=fuzz/serve_request.dict build-fuzz/corpus_serve
+run_fuzzer fuzz_serve_request "${fuzz_secs:-10}" -max_len=4096 -dict=fuzz/serve_request.dict build-fuzz/corpus_serve
 echo "== all tests passed"

@@ -34,7 +34,7 @@ std::string synth_model(const std::string& dir, DType type, const std::string& a
   s.layers = 3;
   s.hidden = 256;  // Q4_K needs rows of 256
   s.heads = 4;
-  s.kv_heads = 2;
+  s.kv_heads = arch == "olmoe" ? 4 : 2;  // OLMoE has no grouped-query attention
   s.experts = 8;
   s.top_k = 2;
   s.expert_ffn = 256;

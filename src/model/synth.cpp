@@ -107,6 +107,10 @@ void write_synth_model(const SynthSpec& sp, const std::string& path, const std::
   const int hd = sp.head_dim > 0 ? sp.head_dim : sp.hidden / sp.heads;
   if (hd <= 0 || hd % 2) throw UsageError("head size must be positive and even");
   const int q_dim = sp.heads * hd, kv_dim = sp.kv_heads * hd;
+  if (a == "olmoe" && (q_dim != sp.hidden || kv_dim != sp.hidden))
+    throw UsageError("olmoe: --heads x head size and --kv-heads x head size must equal --hidden (OLMoE has no "
+                     "grouped-query attention: its q/k norms and output projection span the hidden size, and "
+                     "llama.cpp refuses a file without that)");
   const int ffn = sp.ffn > 0 ? sp.ffn : 4 * sp.hidden;
   const int shared = sp.shared_ffn > 0 ? sp.shared_ffn : sp.expert_ffn;
 

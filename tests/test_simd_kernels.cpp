@@ -347,6 +347,34 @@ TEST(Packed, UnpackGivesBackEveryRow) {
     }
 }
 
+// pack_groups (AVX-512 transposes for the 32-wide formats where the CPU has them) against the plain version: whole
+// groups, a last group with padding rows, odd block counts, rows with gaps between them, and a range of groups.
+TEST(Packed, PackGroupsEqualsReferenceByteForByte) {
+  for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4, DType::Q4_K, DType::Q6_K})
+    for (int64_t rows : {16, 33, 64})
+      for (int64_t blocks : {1, 3, 8, 9}) {
+        const int64_t k = blocks * dtype_info(wt).block_size;
+        const size_t rb = row_bytes(wt, k);
+        for (size_t gap : {size_t{0}, size_t{37}}) {
+          const size_t stride = rb + gap;
+          const auto dense = make_weights(wt, rows, k, 21, true);
+          std::vector<uint8_t> w(stride * static_cast<size_t>(rows), 0xA5);
+          for (int64_t r = 0; r < rows; ++r) std::memcpy(w.data() + r * stride, dense.data() + r * rb, rb);
+          const int64_t groups = (rows + kPackRows - 1) / kPackRows;
+          std::vector<uint8_t> fast(packed_bytes(wt, rows, k), 1), ref(fast.size(), 2);
+          pack_groups(wt, w.data(), stride, rows, k, 0, groups, fast.data());
+          pack_groups_reference(wt, w.data(), stride, rows, k, 0, groups, ref.data());
+          ASSERT_EQ(fast, ref) << dtype_name(wt) << " rows " << rows << " k " << k << " gap " << gap;
+          if (groups > 1) {  // a range that starts after group 0
+            std::vector<uint8_t> part(fast.size(), 3);
+            std::memcpy(part.data(), ref.data(), packed_group_bytes(wt, k));
+            pack_groups(wt, w.data(), stride, rows, k, 1, groups, part.data());
+            ASSERT_EQ(part, ref) << dtype_name(wt) << " rows " << rows << " k " << k << " from group 1";
+          }
+        }
+      }
+}
+
 TEST(Packed, ReferencePackedGemmEqualsReferenceGemmExactly) {
   const KernelSet& R = reference_kernels();
   for (DType wt : {DType::Q8_0, DType::Q4_0, DType::MXFP4, DType::Q4_K, DType::Q6_K}) {

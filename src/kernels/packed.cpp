@@ -4,6 +4,10 @@
 #include <cstring>
 #include <string>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "core/error.h"
 #include "core/quant.h"
 
@@ -88,7 +92,7 @@ size_t packed_bytes(DType t, int64_t rows, int64_t k) {
   return static_cast<size_t>((rows + kPackRows - 1) / kPackRows) * packed_group_bytes(t, k);
 }
 
-void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, int64_t g0, int64_t g1,
+void pack_groups_reference(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, int64_t g0, int64_t g1,
                  uint8_t* out) {
   const int64_t nb = blocks_per_row(t, k);
   const Layout L = layout_of(t, nb);
@@ -111,8 +115,11 @@ void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64
       for (int s = 0; s < L.n; ++s) {
         const Segment& S = L.seg[s];
         uint8_t* dst = G + S.offset(b, nb);
-        if (S.field) {
-          for (int r = 0; r < kPackRows; ++r) std::memcpy(dst + S.len * r, blk[r] + S.src, static_cast<size_t>(S.len));
+        if (S.field) {  // constant-size copies (a variable-length memcpy here was a library call per row)
+          if (S.len == 2)
+            for (int r = 0; r < kPackRows; ++r) std::memcpy(dst + 2 * r, blk[r] + S.src, 2);
+          else
+            for (int r = 0; r < kPackRows; ++r) dst[r] = blk[r][S.src];
           continue;
         }
         const uint32_t flip = S.flip * 0x01010101u;
@@ -127,6 +134,80 @@ void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64
       }
     }
   }
+}
+
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// 4 dwords at byte offset `off` of 16 blocks (block r of row r at blk + r * stride) transposed into 4 chunks of 64
+// bytes (chunk c: dword c of rows 0..15), xor `flip`. Each 512-bit register takes rows r, r+4, r+8, r+12 in its
+// four 128-bit lanes; two rounds of unpacks inside the lanes then leave every chunk in row order.
+__attribute__((target("avx512f"))) inline void transpose16x4(const uint8_t* blk, size_t stride, size_t off,
+                                                              __m512i flip, uint8_t* out) {
+  __m512i z[4];
+  for (int j = 0; j < 4; ++j) {
+    auto row = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + r * stride + off)); };
+    __m512i v = _mm512_castsi128_si512(row(j));
+    v = _mm512_inserti32x4(v, row(j + 4), 1);
+    v = _mm512_inserti32x4(v, row(j + 8), 2);
+    z[j] = _mm512_inserti32x4(v, row(j + 12), 3);
+  }
+  const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+  _mm512_storeu_si512(out + 0, _mm512_xor_si512(_mm512_unpacklo_epi64(t0, t2), flip));
+  _mm512_storeu_si512(out + 64, _mm512_xor_si512(_mm512_unpackhi_epi64(t0, t2), flip));
+  _mm512_storeu_si512(out + 128, _mm512_xor_si512(_mm512_unpacklo_epi64(t1, t3), flip));
+  _mm512_storeu_si512(out + 192, _mm512_xor_si512(_mm512_unpackhi_epi64(t1, t3), flip));
+}
+
+// The 32-wide formats (Q8_0, Q4_0, MXFP4) with AVX-512, full groups only. Same bytes as pack_groups_reference.
+__attribute__((target("avx512f"))) void pack_unit_groups_avx512(DType t, const uint8_t* w, size_t w_stride,
+                                                                  int64_t nb, int64_t g0, int64_t g1, uint8_t* out) {
+  const int sl = t == DType::MXFP4 ? 1 : 2;            // scale field bytes
+  const int ql = t == DType::Q8_0 ? 32 : 16;           // quant bytes per block
+  const int unit = t == DType::MXFP4 ? 4 : 2;          // blocks per unit
+  const __m512i flip = _mm512_set1_epi32(t == DType::Q8_0 ? static_cast<int>(0x80808080u) : 0);
+  const size_t bb = dtype_info(t).block_bytes, gb = static_cast<size_t>(nb) * bb * kPackRows;
+  const int64_t scale_bytes = int64_t{sl} * kPackRows, quant_bytes = int64_t{ql} * kPackRows;
+  const int64_t unit_bytes = unit * (scale_bytes + quant_bytes);
+  for (int64_t g = g0; g < g1; ++g) {
+    const uint8_t* base = w + static_cast<size_t>(g) * kPackRows * w_stride;
+    uint8_t* G = out + static_cast<size_t>(g) * gb;
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = base + static_cast<size_t>(b) * bb;
+      const int64_t u = b / unit, in_unit = std::min<int64_t>(unit, nb - u * unit);
+      uint8_t* U = G + u * unit_bytes;
+      uint8_t* d = U + (b % unit) * scale_bytes;
+      if (sl == 2)
+        for (int r = 0; r < kPackRows; ++r) std::memcpy(d + 2 * r, blk + r * w_stride, 2);
+      else
+        for (int r = 0; r < kPackRows; ++r) d[r] = blk[r * w_stride];
+      uint8_t* q = U + in_unit * scale_bytes + (b % unit) * quant_bytes;
+      for (int half = 0; half < ql / 16; ++half) transpose16x4(blk, w_stride, sl + 16 * half, flip, q + 256 * half);
+    }
+  }
+}
+
+bool has_avx512f() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+#endif
+
+}  // namespace
+
+void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, int64_t g0, int64_t g1,
+                 uint8_t* out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  const bool unit_format = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::MXFP4;
+  if (unit_format && g1 > g0 && has_avx512f()) {
+    const int64_t nb = blocks_per_row(t, k), full = std::min(g1, rows / kPackRows);  // groups without padding rows
+    if (full > g0) pack_unit_groups_avx512(t, w, w_stride, nb, g0, full, out);
+    if (g1 > std::max(full, g0)) pack_groups_reference(t, w, w_stride, rows, k, std::max(full, g0), g1, out);
+    return;
+  }
+#endif
+  pack_groups_reference(t, w, w_stride, rows, k, g0, g1, out);
 }
 
 void pack_rows(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, uint8_t* out) {

@@ -30,8 +30,12 @@ size_t packed_bytes(DType t, int64_t rows, int64_t k);
 // Packs rows [0, rows) of a matrix (row r at w + r * w_stride); out must hold packed_bytes().
 void pack_rows(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, uint8_t* out);
 // Packs only groups [g0, g1) (for parallel packing); the padding rows of the last group are zeroed.
+// Uses AVX-512 for Q8_0, Q4_0 and MXFP4 where the CPU has them (packing is on the path to a first token);
+// pack_groups_reference is the plain version, byte for byte the same.
 void pack_groups(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, int64_t g0, int64_t g1,
                  uint8_t* out);
+void pack_groups_reference(DType t, const uint8_t* w, size_t w_stride, int64_t rows, int64_t k, int64_t g0,
+                           int64_t g1, uint8_t* out);
 // Row r of a packed matrix in its original block format (row_bytes(t, k) bytes).
 void unpack_row(DType t, const uint8_t* packed, int64_t r, int64_t k, uint8_t* row);
 

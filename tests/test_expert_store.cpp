@@ -95,6 +95,48 @@ TEST(ExpertStore, AnyBudgetGivesTheFullRamLogitsBitForBit) {
   }
 }
 
+// Every expert in memory, packed on its second use (the default) or all at construction: the same logits bit for
+// bit. A 2-token prompt uses its experts in their file layout; the decodes then pack those they use again and meet
+// new ones, so single layers mix packed and file-layout experts. A reference model with Q4_K and Q6_K experts
+// (gate/up and down in different formats, some layers not packable) is included.
+TEST(ExpertStore, PackingExpertsOnSecondUseGivesTheEagerLogitsBitForBit) {
+  const std::string dir = moe::test::scratch_dir("store_lazy");
+  std::vector<std::string> paths;
+  for (DType t : {DType::Q8_0, DType::Q4_K, DType::Q4_0}) paths.push_back(synth_model(dir, t));
+  const std::string reference = moe::test::testdata_path("reference/qwen3moe-tiny-q4_k_m.gguf");
+  if (!reference.empty()) paths.push_back(reference);
+  else if (moe::test::oracles_required()) ADD_FAILURE() << "test data missing";
+  for (const std::string& path : paths) {
+    auto m = Model::load(path);
+    const int V = m->config().n_vocab;
+    std::vector<float> logits[2];
+    for (int lazy = 0; lazy < 2; ++lazy) {
+      ThreadPool pool(2);
+      Context ctx(*m, pool, {.n_ctx = 64, .pack_experts_on_use = lazy == 1});
+      std::vector<float>& out = logits[lazy];
+      out.resize(2 * static_cast<size_t>(V));
+      ctx.decode(std::span<const int32_t>(kPrompt.data(), 2), out.data(), true);
+      const ExpertStoreStats after_prompt = ctx.expert_store().stats();
+      std::vector<float> one(V);
+      for (int i = 0; i < 12; ++i) {
+        const int32_t id = (i * 37 + 11) % V;
+        ctx.decode(std::span<const int32_t>(&id, 1), one.data(), false);
+        out.insert(out.end(), one.begin(), one.end());
+      }
+      const ExpertStoreStats s = ctx.expert_store().stats();
+      if (lazy) {
+        EXPECT_GT(after_prompt.file_layout_uses, 0u) << path;
+        EXPECT_EQ(after_prompt.packed_on_use, 0u) << path << ": the prompt packs nothing";
+        EXPECT_GT(s.packed_on_use, 0u) << path << ": decodes pack the experts they use again";
+        EXPECT_GT(s.file_layout_uses, after_prompt.file_layout_uses) << path << ": ... and meet new ones";
+      } else {
+        EXPECT_EQ(s.file_layout_uses + s.packed_on_use, 0u) << path;
+      }
+    }
+    EXPECT_EQ(logits[1], logits[0]) << path;
+  }
+}
+
 TEST(ExpertStore, PrefetchAndThreadsDoNotChangeResults) {
   const std::string dir = moe::test::scratch_dir("store_prefetch");
   auto m = Model::load(synth_model(dir, DType::Q8_0));

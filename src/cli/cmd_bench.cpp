@@ -161,7 +161,7 @@ int cmd_bench(int argc, char** argv) {
     const auto store = mf.make_store(*model, RoutingControl{}, pack);
     Context ctx(*model, pool,
                 {.n_ctx = n_prompt + n_gen + 1, .n_batch = std::max(n_prompt, n_par), .kernels = &ks,
-                 .repack = !no_repack, .experts = store, .n_seq = n_par, .prefetch = !mf.no_prefetch,
+                 .repack = !no_repack, .pack_experts_on_use = false, .experts = store, .n_seq = n_par, .prefetch = !mf.no_prefetch,
                  .cache_type = mf.kv_type()});
     const double pack_s = seconds_since(t_pack);
     const ModelStats st = model_stats(*model);

@@ -19,8 +19,9 @@ namespace moe {
 namespace {
 
 // Packed copies of every matrix the forward pass multiplies with (types without a packed layout are skipped);
-// the experts too unless another store serves them. The file's pages of each packed matrix are released.
-std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool, bool experts) {
+// the experts too unless another store serves them, packed eagerly or each on use (lazy). The file's pages of each
+// packed matrix are released; with another store (a memory budget) they also leave the page cache.
+std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool, bool experts, bool lazy) {
   auto p = std::make_shared<PackedWeights>();
   for (const LayerWeights& lw : m.layers) {
     for (const Mat* w : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.ffn_gate, &lw.ffn_up, &lw.ffn_down, &lw.gate_shexp,
@@ -29,11 +30,11 @@ std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& po
     p->add(lw.mla.k_b);
     p->add(lw.mla.v_b);
     if (experts)
-      for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e);
+      for (const ExpertMats* e : {&lw.moe.gate, &lw.moe.up, &lw.moe.down}) p->add(*e, 16, lazy);
   }
   p->add(m.output);
   const GgufFile& f = m.file();
-  const PackedWeights::Source src{f.base(), f.file_size(), f.path()};
+  const PackedWeights::Source src{f.base(), f.file_size(), f.path(), !experts};
   p->build(pool, f.mapped() ? &src : nullptr);
   return p;
 }
@@ -42,7 +43,7 @@ std::shared_ptr<const PackedWeights> packed_for(const Model& m, ThreadPool& pool
   if (p.packed) return p.packed;
   // The reference kernels are the oracle for the file layouts; repacking only pays with the SIMD ones.
   if (!p.repack || (p.kernels && p.kernels == &reference_kernels())) return nullptr;
-  return build_packed(m, pool, p.experts == nullptr);
+  return build_packed(m, pool, p.experts == nullptr, p.pack_experts_on_use);
 }
 
 // Physical memory of the machine (0 if unknown).

@@ -1,5 +1,6 @@
 #include "moe/expert_store.h"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.h"
@@ -7,32 +8,69 @@
 
 namespace moe {
 
-ResidentExpertStore::ResidentExpertStore(std::vector<LayerExperts> layers, const Exec& ex) {
+ResidentExpertStore::ResidentExpertStore(std::vector<LayerExperts> layers, const Exec& ex)
+    : packed_(ex.packed), pool_(ex.pool) {
   layers_.resize(layers.size());
+  size_t max_experts = 0;
   for (size_t il = 0; il < layers.size(); ++il) {
     Layer& l = layers_[il];
     l.mats = layers[il];
     if (!l.mats.present()) continue;
     const ExpertMats* m[3] = {&l.mats.gate, &l.mats.up, &l.mats.down};
+    bool lazy = false;
     for (int i = 0; i < 3; ++i) {
       const WeightRef e0 = expert_ref(ex, *m[i], 0);
       l.packed[i] = e0.packed;
       l.packed_stride[i] = e0.packed ? packed_bytes(m[i]->type, m[i]->rows, m[i]->cols) : 0;
+      l.lazy[i] = e0.packed ? packed_->lazy_stack(m[i]->data) : -1;
+      lazy = lazy || l.lazy[i] >= 0;
     }
+    if (lazy) l.used.assign(static_cast<size_t>(l.mats.gate.n_expert), 0);
+    max_experts = std::max(max_experts, static_cast<size_t>(l.mats.gate.n_expert));
   }
+  pack_now_.assign(max_experts, 0);
+  to_pack_.reserve(3 * max_experts);
+}
+
+bool ResidentExpertStore::is_packed(const Layer& l, int64_t e) const {
+  for (int p = 0; p < 3; ++p)
+    if (l.lazy[p] >= 0 && !packed_->is_packed(l.lazy[p], e)) return false;
+  return true;
 }
 
 int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, ExpertWeights* out) {
   if (layer < 0 || layer >= static_cast<int>(layers_.size()) || !layers_[static_cast<size_t>(layer)].mats.present())
     throw Error("expert store: layer " + std::to_string(layer) + " has no experts");
-  const Layer& l = layers_[static_cast<size_t>(layer)];
+  Layer& l = layers_[static_cast<size_t>(layer)];
   const ExpertMats* m[3] = {&l.mats.gate, &l.mats.up, &l.mats.down};
+  for (size_t i = 0; i < experts.size(); ++i)
+    if (experts[i] < 0 || experts[i] >= l.mats.gate.n_expert) throw Error("expert store: expert id out of range");
+  // Lazy layers: experts seen before but not packed yet are packed now, all in one parallel loop.
+  const bool lazy = !l.used.empty();
+  if (lazy) {
+    to_pack_.clear();
+    for (size_t i = 0; i < experts.size(); ++i) {
+      const int32_t e = experts[i];
+      pack_now_[i] = 0;
+      if (is_packed(l, e) || !l.used[static_cast<size_t>(e)]) continue;
+      pack_now_[i] = 1;
+      for (int p = 0; p < 3; ++p)
+        if (l.lazy[p] >= 0) to_pack_.push_back({l.lazy[p], e});
+    }
+    if (!to_pack_.empty()) packed_->ensure_packed(to_pack_, pool_);
+  }
   for (size_t i = 0; i < experts.size(); ++i) {
     const int64_t e = experts[i];
-    if (e < 0 || e >= l.mats.gate.n_expert) throw Error("expert store: expert id out of range");
+    const bool file_layout = lazy && !is_packed(l, e);
     WeightRef* w[3] = {&out[i].gate, &out[i].up, &out[i].down};
     for (int p = 0; p < 3; ++p)
-      *w[p] = {m[p]->expert(e), l.packed[p] ? l.packed[p] + l.packed_stride[p] * static_cast<size_t>(e) : nullptr};
+      *w[p] = {m[p]->expert(e), l.packed[p] && !file_layout ? l.packed[p] + l.packed_stride[p] * static_cast<size_t>(e)
+                                                            : nullptr};
+    if (lazy) {
+      l.used[static_cast<size_t>(e)] = 1;
+      stats_.file_layout_uses += file_layout;
+      stats_.packed_on_use += pack_now_[i];
+    }
   }
   stats_.requests += experts.size();
   stats_.hits += experts.size();

@@ -9,6 +9,7 @@
 
 #include "core/tensor_view.h"
 #include "ops/matmul.h"
+#include "ops/packed_weights.h"
 
 namespace moe {
 
@@ -36,6 +37,8 @@ struct ExpertStoreStats {
   uint64_t prefetch_hinted = 0; // experts named by prefetch hints (resident or not)
   uint64_t prefetch_hint_hits = 0;  // ... that the next acquire() of that layer asked for (precision numerator)
   uint64_t acquired_after_hint = 0; // experts acquired in layers that had a hint (recall denominator)
+  uint64_t file_layout_uses = 0;    // experts handed out in their file layout (first use, not packed yet)
+  uint64_t packed_on_use = 0;       // experts packed by acquire() (second use)
 };
 
 class ExpertStore {
@@ -58,7 +61,9 @@ class ExpertStore {
   virtual int capacity_experts(int layer) const = 0;
 };
 
-// Every expert in memory: the mapped file's rows, or their load-time packed copies when the Exec has them.
+// Every expert in memory: the mapped file's rows, or their packed copies when the Exec has them. Experts the packed
+// weights hold as lazy stacks are handed out in their file layout the first time they are asked for and packed
+// (on the pool, inside acquire) the second time; the products are the same bits either way.
 class ResidentExpertStore final : public ExpertStore {
  public:
   // layers: one entry per model layer (absent for dense layers). ex.packed may be null (file layouts).
@@ -74,8 +79,15 @@ class ResidentExpertStore final : public ExpertStore {
     LayerExperts mats;
     const uint8_t* packed[3] = {nullptr, nullptr, nullptr};  // expert 0's packed copy of gate, up, down
     size_t packed_stride[3] = {0, 0, 0};
+    int lazy[3] = {-1, -1, -1};  // lazy stacks of gate, up, down in the packed weights (-1: packed at load)
+    std::vector<uint8_t> used;   // lazy layers: experts already handed out once
   };
+  bool is_packed(const Layer& l, int64_t e) const;
   std::vector<Layer> layers_;
+  const PackedWeights* packed_ = nullptr;
+  ThreadPool& pool_;
+  std::vector<uint8_t> pack_now_;                   // per acquire(): experts it packs
+  std::vector<PackedWeights::LazyMat> to_pack_;     // ... as stack entries (reserved: no allocation per call)
   ExpertStoreStats stats_;
 };
 

@@ -37,6 +37,8 @@ void MoeScratch::reserve(const MoeWeights& w, const RouterSpec& spec, int n_embd
   n_used.assign(T, 0);
   plan.reserve(static_cast<int>(w.gate.n_expert), tokens, max_k);
   expert_w.assign(static_cast<size_t>(w.gate.n_expert), ExpertWeights{});
+  chunk_w.assign(static_cast<size_t>(w.gate.n_expert), ExpertWeights{});
+  chunk_ids.assign(static_cast<size_t>(w.gate.n_expert), 0);
   const size_t xb = std::max({act_room(w.gate.type, n_embd), act_room(w.router.type, n_embd), act_room(w.up.type, n_embd)});
   xq.assign(T * xb, 0);
   xg.assign(rows * act_room(w.gate.type, n_embd), 0);
@@ -235,32 +237,58 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
     return;
   }
 
-  // 4-5. Chunks of experts as the store can pin them (one chunk holding them all unless memory is short): gather
-  // once in the first chunk's formats, then gate/up and down GEMMs per chunk.
+  // 4-5. Chunks of experts as the store can pin them (one chunk holding them all unless memory is short). A chunk
+  // may mix layouts (a store that packs experts on their second use): its experts are grouped by layout, and each run
+  // gets activation rows in its own format (converted again only when the format changes).
   ExpertInputs in;
-  bool whole = false;
+  bool have_inputs = false, whole = false;
   for (size_t done = 0; done < plan.active.size();) {
     const std::span<const int32_t> rest(plan.active.data() + done, plan.active.size() - done);
     timer.next(OpTimes::kExpertWait);
     const int got = store.acquire(layer, rest, s.expert_w.data());
     if (got < 1 || got > static_cast<int>(rest.size())) throw Error("expert store returned no experts");
-    const std::span<const int32_t> chunk = rest.first(static_cast<size_t>(got));
-    if (done == 0) {
-      if (hooks) hooks->experts_pinned(layer, n_tokens);
-      in = prepare_inputs(ex, s.expert_w[0], xn, n_tokens, n_embd, n_ff, s);
-      whole = chunk.size() == plan.active.size();
-    } else if (!(act_format(s.expert_w[0].gate) == in.gf) || !(act_format(s.expert_w[0].down) == in.df)) {
-      throw Error("expert store: experts of one layer in different layouts");
+    if (done == 0 && hooks) hooks->experts_pinned(layer, n_tokens);
+    std::span<const int32_t> chunk = rest.first(static_cast<size_t>(got));
+    // Layout of an expert: which of its gate, up and down are packed (stable counting sort by it when mixed).
+    auto layout = [&](size_t i) {
+      const ExpertWeights& x = s.expert_w[i];
+      return (x.gate.packed ? 1 : 0) | (x.up.packed ? 2 : 0) | (x.down.packed ? 4 : 0);
+    };
+    size_t per_layout[9] = {};
+    for (size_t i = 0; i < chunk.size(); ++i) ++per_layout[layout(i) + 1];
+    if (std::count(per_layout + 1, per_layout + 9, size_t{0}) < 7) {
+      for (int k = 1; k < 9; ++k) per_layout[k] += per_layout[k - 1];  // per_layout[k]: first slot of layout k
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        const size_t to = per_layout[layout(i)]++;
+        s.chunk_ids[to] = chunk[i];
+        s.chunk_w[to] = s.expert_w[i];
+      }
+      std::copy(s.chunk_w.begin(), s.chunk_w.begin() + got, s.expert_w.begin());
+      chunk = std::span<const int32_t>(s.chunk_ids.data(), chunk.size());
     }
-    timer.next(OpTimes::kGateUp);
-    expert_gate_up(ex, chunk, s.expert_w.data(), in, n_ff, w, spec.ffn, s);
-    timer.next(OpTimes::kDown);
-    // 6. With every expert in one chunk, each down tile combines its own columns while they are hot in cache.
-    ex.pool.parallel_for(n_dn_tiles, [&](int64_t tile, int) {
-      const int64_t r0 = tile * blk_dn, r1 = std::min<int64_t>(n_embd, r0 + blk_dn);
-      expert_down_rows(ex.k, chunk, s.expert_w.data(), in, n_embd, r0, r1, w.down_bias, s);
-      if (whole) combine(tile);
-    });
+    for (size_t r0 = 0; r0 < chunk.size();) {
+      size_t r1 = r0 + 1;
+      while (r1 < chunk.size() && layout(r1) == layout(r0)) ++r1;
+      const std::span<const int32_t> run = chunk.subspan(r0, r1 - r0);
+      const ExpertWeights* rw = s.expert_w.data() + r0;
+      if (!have_inputs || !(act_format(rw->gate) == in.gf) || !(act_format(rw->up) == in.uf)) {
+        in = prepare_inputs(ex, *rw, xn, n_tokens, n_embd, n_ff, s);
+        have_inputs = true;
+      }
+      in.df = act_format(rw->down);
+      in.hb = act_bytes(in.df, n_ff);
+      whole = run.size() == plan.active.size();
+      timer.next(OpTimes::kGateUp);
+      expert_gate_up(ex, run, rw, in, n_ff, w, spec.ffn, s);
+      timer.next(OpTimes::kDown);
+      // 6. With every expert in one run, each down tile combines its own columns while they are hot in cache.
+      ex.pool.parallel_for(n_dn_tiles, [&](int64_t tile, int) {
+        const int64_t d0 = tile * blk_dn, d1 = std::min<int64_t>(n_embd, d0 + blk_dn);
+        expert_down_rows(ex.k, run, rw, in, n_embd, d0, d1, w.down_bias, s);
+        if (whole) combine(tile);
+      });
+      r0 = r1;
+    }
     store.release(layer);
     done += chunk.size();
   }

@@ -82,6 +82,8 @@ struct MoeScratch {
   std::vector<int32_t> ids, n_used;
   DispatchPlan plan;
   std::vector<ExpertWeights> expert_w;   // [n_expert] weights of the chunk being computed
+  std::vector<ExpertWeights> chunk_w;    // [n_expert] ... while a mixed-layout chunk is reordered
+  std::vector<int32_t> chunk_ids;        // [n_expert] the reordered chunk's expert ids
   ScratchVector<uint8_t> xq, xg, hq;     // quantized activations: all tokens, gathered rows, hidden rows
   ScratchVector<uint8_t> xq_up, xg_up;   // only when up wants another dot format than gate
   ScratchVector<float> gate_out, up_out, down_out;

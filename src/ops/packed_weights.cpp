@@ -15,16 +15,17 @@ namespace moe {
 
 PackedWeights::~PackedWeights() {
   if (buf_) ::munmap(buf_, size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void PackedWeights::add(const Mat& m, int64_t min_rows) {
   if (!m.present() || !packable(m.type) || m.rows < min_rows || find(m.data)) return;
-  entries_.push_back({m.data, m.type, m.rows, m.cols, 1, m.row_stride, 0, 0});
+  entries_.push_back({m.data, m.type, m.rows, m.cols, 1, m.row_stride, 0, 0, false});
 }
 
-void PackedWeights::add(const ExpertMats& m, int64_t min_rows) {
+void PackedWeights::add(const ExpertMats& m, int64_t min_rows, bool lazy) {
   if (!m.present() || !packable(m.type) || m.rows < min_rows || find(m.data)) return;
-  entries_.push_back({m.data, m.type, m.rows, m.cols, m.n_expert, m.row_stride, m.expert_stride, 0});
+  entries_.push_back({m.data, m.type, m.rows, m.cols, m.n_expert, m.row_stride, m.expert_stride, 0, lazy});
 }
 
 const uint8_t* PackedWeights::find(const uint8_t* data) const {
@@ -38,10 +39,16 @@ const uint8_t* PackedWeights::find(const uint8_t* data) const {
   return it != entries_.end() && it->src == data ? buf_ + it->offset : nullptr;
 }
 
+int PackedWeights::lazy_stack(const uint8_t* data) const {
+  for (size_t s = 0; s < lazy_entry_.size(); ++s)
+    if (entries_[lazy_entry_[s]].src == data) return static_cast<int>(s);
+  return -1;
+}
+
 namespace {
 
-// Gives the whole pages inside [p, p + n) of a read-only file mapping back to the kernel and drops them from the
-// page cache; touching them again would fault them back in from the file.
+// Gives the whole pages inside [p, p + n) of a read-only file mapping back to the kernel (and, with fd >= 0,
+// drops them from the page cache); touching them again would fault them back in from the file.
 void release_source(const PackedWeights::Source& src, int fd, const uint8_t* p, size_t n) {
   constexpr uintptr_t kPage = 4096;
   const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
@@ -54,36 +61,13 @@ void release_source(const PackedWeights::Source& src, int fd, const uint8_t* p, 
 
 }  // namespace
 
-void PackedWeights::build(ThreadPool& pool, const Source* source) {
-  if (buf_) throw Error("PackedWeights::build called twice");
-  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.src < b.src; });
-  size_t total = 0;
-  for (Entry& e : entries_) {
-    e.offset = total;
-    total += packed_bytes(e.type, e.rows, e.cols) * static_cast<size_t>(e.n_mats);
-    total = (total + 4095) & ~size_t{4095};
-  }
-  if (total == 0) return;
-  // Anonymous memory: page-aligned, transparent huge pages where allowed (fewer TLB misses when streaming).
-  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw Error("repacking weights: cannot allocate " + std::to_string(total >> 20) + " MiB");
-#ifdef MADV_HUGEPAGE
-  ::madvise(p, total, MADV_HUGEPAGE);
-#endif
-  buf_ = static_cast<uint8_t*>(p);
-  size_ = total;
-  // Tasks of up to 64 row groups of one matrix, spread over the pool.
-  struct Task {
-    const Entry* e;
-    int64_t mat, g0, g1;
-  };
-  std::vector<Task> tasks;
-  for (const Entry& e : entries_) {
-    const int64_t groups = (e.rows + kPackRows - 1) / kPackRows;
-    for (int64_t m = 0; m < e.n_mats; ++m)
-      for (int64_t g = 0; g < groups; g += 64) tasks.push_back({&e, m, g, std::min(groups, g + 64)});
-  }
-  const int fd = source && !source->path.empty() ? ::open(source->path.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+// Tasks of up to 64 row groups of one matrix, spread over the pool.
+void PackedWeights::add_tasks(const Entry& e, int64_t mat, std::vector<Task>& tasks) {
+  const int64_t groups = (e.rows + kPackRows - 1) / kPackRows;
+  for (int64_t g = 0; g < groups; g += 64) tasks.push_back({&e, mat, g, std::min(groups, g + 64)});
+}
+
+void PackedWeights::run_tasks(std::span<const Task> tasks, ThreadPool& pool) const {
   pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i, int) {
     const Task& t = tasks[static_cast<size_t>(i)];
     const Entry& e = *t.e;
@@ -91,20 +75,110 @@ void PackedWeights::build(ThreadPool& pool, const Source* source) {
     uint8_t* dst = buf_ + e.offset + static_cast<size_t>(t.mat) * packed_bytes(e.type, e.rows, e.cols);
     // Map this task's source and destination pages up front rather than fault by fault (on this project's VM that
     // made a 7.4 GB repack several times faster; see populate_pages).
-    const int64_t rows = std::min(e.rows, t.g1 * kPackRows) - t.g0 * kPackRows;
-    populate_pages(src + static_cast<size_t>(t.g0 * kPackRows) * e.src_row_stride,
-                   static_cast<size_t>(rows) * e.src_row_stride, false);
+    const int64_t r0 = t.g0 * kPackRows, r1 = std::min(e.rows, t.g1 * kPackRows);
+    populate_pages(src + static_cast<size_t>(r0) * e.src_row_stride, static_cast<size_t>(r1 - r0) * e.src_row_stride,
+                   false);
     populate_pages(dst + static_cast<size_t>(t.g0) * packed_group_bytes(e.type, e.cols),
                    static_cast<size_t>(t.g1 - t.g0) * packed_group_bytes(e.type, e.cols), true);
     pack_groups(e.type, src, e.src_row_stride, e.rows, e.cols, t.g0, t.g1, dst);
-    if (source) {
-      const int64_t r0 = t.g0 * kPackRows, r1 = std::min(e.rows, t.g1 * kPackRows);
-      release_source(*source, fd, src + static_cast<size_t>(r0) * e.src_row_stride,
+    if (has_source_)
+      release_source(source_, fd_, src + static_cast<size_t>(r0) * e.src_row_stride,
                      static_cast<size_t>(r1 - r0) * e.src_row_stride);
-    }
   });
-  if (fd >= 0) ::close(fd);
-  ::mprotect(buf_, size_, PROT_READ);  // immutable from here on
+}
+
+void PackedWeights::build(ThreadPool& pool, const Source* source) {
+  if (buf_) throw Error("PackedWeights::build called twice");
+  std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.src < b.src; });
+  // Eager entries first, lazy stacks after them: the eager part becomes read-only in one mprotect.
+  size_t total = 0;
+  for (int pass = 0; pass < 2; ++pass)
+    for (Entry& e : entries_) {
+      if (e.lazy != (pass == 1)) continue;
+      e.offset = total;
+      total += packed_bytes(e.type, e.rows, e.cols) * static_cast<size_t>(e.n_mats);
+      total = (total + 4095) & ~size_t{4095};
+    }
+  size_t eager_bytes = 0;
+  for (const Entry& e : entries_)
+    if (!e.lazy) eager_bytes = std::max(eager_bytes, e.offset + packed_bytes(e.type, e.rows, e.cols) * e.n_mats);
+  eager_bytes = (eager_bytes + 4095) & ~size_t{4095};
+  size_t n_flags = 0;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (!entries_[i].lazy) continue;
+    lazy_entry_.push_back(i);
+    lazy_first_.push_back(n_flags);
+    n_flags += static_cast<size_t>(entries_[i].n_mats);
+  }
+  ready_ = std::make_unique<std::atomic<bool>[]>(std::max<size_t>(n_flags, 1));
+  queued_.assign(n_flags, 0);
+  // Room for the tasks of any one layer's experts (three stacks), so that packing on use does not allocate.
+  size_t most_tasks = 0;
+  for (size_t i : lazy_entry_) {
+    const Entry& e = entries_[i];
+    const size_t chunks = static_cast<size_t>((e.rows + kPackRows - 1) / kPackRows + 63) / 64;
+    most_tasks = std::max(most_tasks, 3 * chunks * static_cast<size_t>(e.n_mats));
+  }
+  lazy_tasks_.reserve(most_tasks);
+  for (size_t i = 0; i < n_flags; ++i) ready_[i].store(false, std::memory_order_relaxed);
+  if (total == 0) return;
+  // Anonymous memory: page-aligned, transparent huge pages where allowed (fewer TLB misses when streaming).
+  // Lazy experts stay unbacked until packed.
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw Error("repacking weights: cannot allocate " + std::to_string(total >> 20) + " MiB");
+#ifdef MADV_HUGEPAGE
+  ::madvise(p, total, MADV_HUGEPAGE);
+#endif
+  buf_ = static_cast<uint8_t*>(p);
+  size_ = total;
+  if (source) {
+    source_ = *source;
+    has_source_ = true;
+    if (source->drop_page_cache && !source->path.empty()) fd_ = ::open(source->path.c_str(), O_RDONLY | O_CLOEXEC);
+  }
+  std::vector<Task> tasks;
+  for (const Entry& e : entries_)
+    if (!e.lazy)
+      for (int64_t m = 0; m < e.n_mats; ++m) add_tasks(e, m, tasks);
+  run_tasks(tasks, pool);
+  if (eager_bytes > 0) ::mprotect(buf_, std::min(eager_bytes, size_), PROT_READ);  // immutable from here on
+}
+
+int PackedWeights::ensure_packed(std::span<const LazyMat> mats, ThreadPool& pool) const {
+  std::lock_guard<std::mutex> lock(lazy_mu_);
+  lazy_tasks_.clear();
+  int n = 0;
+  for (const LazyMat& m : mats) {
+    if (m.stack < 0 || static_cast<size_t>(m.stack) >= lazy_entry_.size()) throw Error("ensure_packed: no such stack");
+    const Entry& e = entries_[lazy_entry_[static_cast<size_t>(m.stack)]];
+    if (m.mat < 0 || m.mat >= e.n_mats) throw Error("ensure_packed: expert out of range");
+    const size_t flag = lazy_first_[static_cast<size_t>(m.stack)] + static_cast<size_t>(m.mat);
+    if (queued_[flag] || is_packed(m.stack, m.mat)) continue;
+    queued_[flag] = 1;
+    add_tasks(e, m.mat, lazy_tasks_);
+    ++n;
+  }
+  if (n == 0) return 0;
+  try {
+    run_tasks(lazy_tasks_, pool);
+  } catch (...) {
+    for (const LazyMat& m : mats) queued_[lazy_first_[static_cast<size_t>(m.stack)] + static_cast<size_t>(m.mat)] = 0;
+    throw;
+  }
+  for (const LazyMat& m : mats) {
+    const size_t flag = lazy_first_[static_cast<size_t>(m.stack)] + static_cast<size_t>(m.mat);
+    queued_[flag] = 0;
+    ready_[flag].store(true, std::memory_order_release);
+  }
+  lazily_packed_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  return n;
+}
+
+int PackedWeights::pack_all(ThreadPool& pool) const {
+  std::vector<LazyMat> all;
+  for (size_t s = 0; s < lazy_entry_.size(); ++s)
+    for (int64_t m = 0; m < entries_[lazy_entry_[s]].n_mats; ++m) all.push_back({static_cast<int>(s), m});
+  return ensure_packed(all, pool);
 }
 
 }  // namespace moe

@@ -1,9 +1,15 @@
 // Load-time repacked copies of weight matrices (kernels/packed.h), owned in one huge-page-backed buffer and
 // looked up by the address of the original rows. Matrices whose type has no packed layout stay zero-copy in
-// the mapped file. Immutable after build(), so any number of contexts may share one.
+// the mapped file. Stacks of experts may be registered as lazy: their room is reserved at build() and each
+// expert is packed when a store first asks for it (ensure_packed), so that a first token needs no copy of the
+// experts it does not touch. Everything else is immutable after build(), so any number of contexts may share one.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,24 +26,47 @@ class PackedWeights {
   PackedWeights& operator=(const PackedWeights&) = delete;
 
   // Registers a matrix (or all experts of a stacked tensor) before build(); ignored when its type has no
-  // packed layout, it has fewer than min_rows rows, or it is already registered.
+  // packed layout, it has fewer than min_rows rows, or it is already registered. lazy: see ensure_packed().
   void add(const Mat& m, int64_t min_rows = 16);
-  void add(const ExpertMats& m, int64_t min_rows = 16);
-  // Allocates and packs everything registered, in parallel. With `source` (the mapped model file the matrices
-  // live in), each range's pages are handed back to the kernel once packed (madvise, and dropped from the page
-  // cache), so that the process holds one copy of the weights, not the file's and the packed one.
+  void add(const ExpertMats& m, int64_t min_rows = 16, bool lazy = false);
+  // Allocates and packs everything registered that is not lazy, in parallel. With `source` (the mapped model file
+  // the matrices live in), each range's pages are handed back to the kernel once packed (madvise), so that the
+  // process holds one copy of the weights, not the file's and the packed one; with drop_page_cache they are
+  // also dropped from the page cache (a memory budget, which the page cache would otherwise share).
   struct Source {
     const uint8_t* base = nullptr;
     size_t size = 0;
     std::string path;
+    bool drop_page_cache = false;
   };
   void build(ThreadPool& pool, const Source* source = nullptr);
 
   // The packed copy of the matrix whose row 0 is at `data`, or null. For stacked experts: expert 0's copy;
-  // expert e starts packed_bytes(type, rows, cols) * e bytes later.
+  // expert e starts packed_bytes(type, rows, cols) * e bytes later. For a lazy stack the bytes of an expert
+  // are valid only once is_packed() says so.
   const uint8_t* find(const uint8_t* data) const;
   size_t bytes() const { return size_; }
   size_t count() const { return entries_.size(); }
+
+  // ---- lazy stacks ----
+  // The lazy stack whose expert 0 is at `data`, or -1.
+  int lazy_stack(const uint8_t* data) const;
+  // True once expert `mat` of the stack is packed (acquire ordering: its bytes are then visible).
+  bool is_packed(int stack, int64_t mat) const {
+    return ready_[lazy_first_[static_cast<size_t>(stack)] + static_cast<size_t>(mat)].load(std::memory_order_acquire);
+  }
+  // Packs the listed experts that are not packed yet, in parallel on `pool` (which must not be running a loop),
+  // and releases their source pages. Thread-safe; returns how many it packed. Without an allocation once the
+  // first call has sized the task list.
+  struct LazyMat {
+    int stack;
+    int64_t mat;
+  };
+  int ensure_packed(std::span<const LazyMat> mats, ThreadPool& pool) const;
+  // Packs every lazy expert not packed yet (benchmarks that measure steady-state speed).
+  int pack_all(ThreadPool& pool) const;
+  // Experts packed by ensure_packed() / pack_all() so far.
+  uint64_t lazily_packed() const { return lazily_packed_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -46,10 +75,29 @@ class PackedWeights {
     int64_t rows, cols, n_mats;
     size_t src_row_stride, src_mat_stride;
     size_t offset;  // in buf_
+    bool lazy;
   };
+  struct Task {
+    const Entry* e;
+    int64_t mat, g0, g1;
+  };
+  void run_tasks(std::span<const Task> tasks, ThreadPool& pool) const;
+  static void add_tasks(const Entry& e, int64_t mat, std::vector<Task>& tasks);
+
   std::vector<Entry> entries_;  // sorted by src after build()
   uint8_t* buf_ = nullptr;
   size_t size_ = 0;
+  Source source_;
+  bool has_source_ = false;
+  int fd_ = -1;  // the model file, for dropping packed ranges from the page cache (drop_page_cache)
+  // Lazy stacks: entry index, and the first of their per-expert ready flags.
+  std::vector<size_t> lazy_entry_;
+  std::vector<size_t> lazy_first_;
+  std::unique_ptr<std::atomic<bool>[]> ready_;
+  mutable std::mutex lazy_mu_;              // one ensure_packed() at a time
+  mutable std::vector<Task> lazy_tasks_;    // guarded by lazy_mu_
+  mutable std::vector<uint8_t> queued_;     // per expert flag, guarded by lazy_mu_ (duplicates in one request)
+  mutable std::atomic<uint64_t> lazily_packed_{0};
 };
 
 }  // namespace moe

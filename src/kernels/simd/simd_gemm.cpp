@@ -121,16 +121,33 @@ void simd_gemm(DType wt, const uint8_t* w, size_t w_stride, int64_t r0, int64_t 
     reference_kernels().gemm(wt, w, w_stride, r0, r1, k, x, x_stride, n, y, ldy);
     return;
   }
-  // Pack on the fly: activations once per call, weights 16 rows at a time (buffers grow once per thread).
-  thread_local std::vector<uint8_t> wbuf, xbuf;
-  const size_t ab = packed_act_bytes(wt, k);
-  xbuf.resize(static_cast<size_t>(n) * ab);
-  wbuf.resize(packed_group_bytes(wt, k));
-  for (int64_t t = 0; t < n; ++t) packed_act_from_dot(wt, x + t * x_stride, k, xbuf.data() + t * ab);
-  for (int64_t r = r0; r < r1; r += kPackRows) {
-    const int64_t rows = std::min<int64_t>(kPackRows, r1 - r);
-    pack_rows(wt, w + r * w_stride, w_stride, rows, k, wbuf.data());
-    simd_gemm_packed(wt, wbuf.data(), 0, rows, k, xbuf.data(), ab, n, y + r, ldy);
+  // Pack on the fly, through per-thread buffers of fixed size (no allocation: this path serves experts on their
+  // first use in a decode step): weights 16 rows at a time, activations in runs of as many tokens as fit.
+  constexpr size_t kWeightRoom = size_t{512} << 10, kActRoom = size_t{256} << 10;
+  alignas(64) thread_local uint8_t wroom[kWeightRoom];
+  alignas(64) thread_local uint8_t xroom[kActRoom];
+  thread_local std::vector<uint8_t> wbig, xbig;  // rows longer than the fixed rooms hold (grow once per thread)
+  const size_t ab = packed_act_bytes(wt, k), gb = packed_group_bytes(wt, k);
+  uint8_t* wbuf = wroom;
+  if (gb > kWeightRoom) {
+    wbig.resize(gb);
+    wbuf = wbig.data();
+  }
+  int64_t run = static_cast<int64_t>(kActRoom / ab);
+  uint8_t* xbuf = xroom;
+  if (run == 0) {
+    xbig.resize(ab);
+    xbuf = xbig.data();
+    run = 1;
+  }
+  for (int64_t t0 = 0; t0 < n; t0 += run) {
+    const int64_t nt = std::min(run, n - t0);
+    for (int64_t t = 0; t < nt; ++t) packed_act_from_dot(wt, x + (t0 + t) * x_stride, k, xbuf + t * ab);
+    for (int64_t r = r0; r < r1; r += kPackRows) {
+      const int64_t rows = std::min<int64_t>(kPackRows, r1 - r);
+      pack_rows(wt, w + r * w_stride, w_stride, rows, k, wbuf);
+      simd_gemm_packed(wt, wbuf, 0, rows, k, xbuf, ab, nt, y + t0 * ldy + r, ldy);
+    }
   }
 }
 }  // namespace moe

@@ -145,7 +145,7 @@ int cmd_bench(int argc, char** argv) {
   app.add_flag("--json", json, "print one JSON object instead of text");
   app.add_flag("--profile", profile, "also print where the time goes (wall time per kind of op)");
   MemoryFlags mf;
-  mf.add_to(app);
+  mf.add_to(app, "load");
   int disk_mib = 512;
   app.add_option("--disk-mib", disk_mib, "with --mem-budget: bytes read by the disk bandwidth probe, in MiB")
       ->check(CLI::Range(16, 65536));
@@ -161,7 +161,7 @@ int cmd_bench(int argc, char** argv) {
     const auto store = mf.make_store(*model, RoutingControl{}, pack);
     Context ctx(*model, pool,
                 {.n_ctx = n_prompt + n_gen + 1, .n_batch = std::max(n_prompt, n_par), .kernels = &ks,
-                 .repack = !no_repack, .pack_experts_on_use = false, .experts = store, .n_seq = n_par, .prefetch = !mf.no_prefetch,
+                 .repack = !no_repack, .pack_experts_on_use = mf.pack_experts_on_use(), .experts = store, .n_seq = n_par, .prefetch = !mf.no_prefetch,
                  .cache_type = mf.kv_type()});
     const double pack_s = seconds_since(t_pack);
     const ModelStats st = model_stats(*model);

@@ -130,7 +130,7 @@ int cmd_chat(int argc, char** argv) {
     ThreadPool pool(resolve_threads(threads));
     const RoutingControl ctl = rf.build(*model);
     const auto store = mf.make_store(*model, ctl);
-    Context ctx(*model, pool, {.n_ctx = n_ctx, .experts = store,
+    Context ctx(*model, pool, {.n_ctx = n_ctx, .pack_experts_on_use = mf.pack_experts_on_use(), .experts = store,
                  .prefetch = !mf.no_prefetch, .cache_type = mf.kv_type()});
     if (ctl.any()) ctx.set_routing(ctl);
     Sampler sampler(sp, model->config().n_vocab);

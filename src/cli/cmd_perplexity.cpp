@@ -61,8 +61,8 @@ int cmd_perplexity(int argc, char** argv) {
     const RoutingControl ctl = rf.build(*model);
     const auto store = mf.make_store(*model, ctl);
     Context ctx(*model, pool,
-                {.n_ctx = window, .n_batch = std::min(window, 512), .experts = store,
-                 .prefetch = !mf.no_prefetch, .cache_type = mf.kv_type()});
+                {.n_ctx = window, .n_batch = std::min(window, 512), .pack_experts_on_use = mf.pack_experts_on_use(),
+                 .experts = store, .prefetch = !mf.no_prefetch, .cache_type = mf.kv_type()});
     if (ctl.any()) ctx.set_routing(ctl);
     const bool tty = isatty(fileno(stderr));
     auto r = evaluate_perplexity(ctx, ids, window, std::min(stride, window - 1), [&](int64_t done, int64_t total) {

@@ -55,7 +55,7 @@ int cmd_profile(int argc, char** argv) {
     ThreadPool pool(resolve_threads(threads));
     const auto store = mf.make_store(*model, RoutingControl{});
     Context ctx(*model, pool,
-                {.n_ctx = window, .n_batch = std::min(window, 512), .experts = store, .prefetch = !mf.no_prefetch});
+                {.n_ctx = window, .n_batch = std::min(window, 512), .pack_experts_on_use = mf.pack_experts_on_use(), .experts = store, .prefetch = !mf.no_prefetch});
     ExpertStatsFile stats;
     stats.model = ModelFingerprint::of(*model);
     stats.layer_is_moe = c.layer_is_moe;

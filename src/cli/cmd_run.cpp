@@ -102,7 +102,7 @@ int cmd_run(int argc, char** argv) {
     std::shared_ptr<ExpertStore> store = mf.make_store(*model, ctl, pack);
     // Task-adaptive retrieval without a budget: experts are read on first use, so only the kept ones are read.
     if (!store && !experts_from.empty()) store = make_lazy_store(*model, pack);
-    Context ctx(*model, pool, {.n_ctx = n_ctx, .n_batch = 256, .kernels = &ks, .experts = store,
+    Context ctx(*model, pool, {.n_ctx = n_ctx, .n_batch = 256, .kernels = &ks, .pack_experts_on_use = mf.pack_experts_on_use(), .experts = store,
                  .prefetch = !mf.no_prefetch, .cache_type = mf.kv_type()});
     if (static_cast<int>(ids.size()) > ctx.n_ctx())
       throw UsageError("prompt of " + std::to_string(ids.size()) + " tokens exceeds the context length " +

@@ -67,7 +67,7 @@ int cmd_serve(int argc, char** argv) {
     const bool pack = &ks == &simd_kernels();
     std::shared_ptr<ExpertStore> store = mf.make_store(*model, ctl, pack);
     Context ctx(*model, pool,
-                {.n_ctx = n_ctx, .n_batch = n_batch, .kernels = &ks, .experts = store, .n_seq = parallel, .prefetch = !mf.no_prefetch});
+                {.n_ctx = n_ctx, .n_batch = n_batch, .kernels = &ks, .pack_experts_on_use = mf.pack_experts_on_use(), .experts = store, .n_seq = parallel, .prefetch = !mf.no_prefetch});
     if (ctl.any()) ctx.set_routing(ctl);
     serve::Server server(ctx, tok, ctl, so, sp);
     const int port = server.bind();

@@ -15,8 +15,9 @@ namespace moe::cli {
 // 64 MiB: the limit counts the pages of the binary and its libraries too, and a process at its limit refaults them.
 constexpr size_t kProcessReserve = size_t{256} << 20;
 
-void MemoryFlags::add_to(CLI::App& app) {
+void MemoryFlags::add_to(CLI::App& app, const char* pack_default) {
   const char* g = "Memory";
+  pack_experts = pack_default;
   app.add_option("--mem-budget", budget,
                  "memory for the weights (e.g. 6G, 6500M, bytes): experts beyond what fits are read from disk on "
                  "demand into a cache (default: all weights in memory)")
@@ -36,6 +37,13 @@ void MemoryFlags::add_to(CLI::App& app) {
       ->group(g);
   app.add_option("--cache-type", cache_type, "KV cache storage: f32 (exact), f16 (half the memory) or q8_0")
       ->check(CLI::IsMember({"f32", "f16", "q8_0"}))
+      ->capture_default_str()
+      ->group(g);
+  app.add_option("--pack-experts", pack_experts,
+                 "without --mem-budget, when experts get their repacked copy: 'use' (an expert runs on the file's "
+                 "layout the first time and is packed the second: a sooner first token) or 'load' (all before the "
+                 "first token)")
+      ->check(CLI::IsMember({"use", "load"}))
       ->capture_default_str()
       ->group(g);
 }

@@ -19,9 +19,12 @@ struct MemoryFlags {
   int io_threads = 2;
   bool no_prefetch = false;
   std::string cache_type = "f32";  // --cache-type: what the KV cache stores
+  std::string pack_experts = "use";  // --pack-experts: when resident experts get their packed copy
   DType kv_type() const;
+  bool pack_experts_on_use() const { return pack_experts == "use"; }
 
-  void add_to(CLI::App& app);
+  // pack_default: --pack-experts when not given ("use", or "load" for benchmarks of steady-state speed).
+  void add_to(CLI::App& app, const char* pack_default = "use");
   bool active() const { return !budget.empty(); }
   // The expert store for these flags (null: every expert resident), for contexts that will use `max_active`
   // experts per token at most (k, or more when experts are forced). Prints the cache's size to stderr.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "core/error.h"
 
@@ -83,15 +84,28 @@ uint8_t* alloc_pages(size_t bytes, bool huge) {
   return static_cast<uint8_t*>(p);
 }
 
-void populate_pages(const void* p, size_t n, bool for_write) {
-#if defined(MADV_POPULATE_WRITE) && defined(MADV_POPULATE_READ)
+namespace {
+// The pages that hold any byte of [p, p + n): first page address and length.
+std::pair<void*, size_t> pages_around(const void* p, size_t n) {
   constexpr uintptr_t kPage = 4096;
   const uintptr_t b = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
   const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n + kPage - 1) & ~(kPage - 1);
-  if (n > 0) ::madvise(reinterpret_cast<void*>(b), e - b, for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+  return {reinterpret_cast<void*>(b), e - b};
+}
+}  // namespace
+
+void populate_pages(const void* p, size_t n, bool for_write) {
+#if defined(MADV_POPULATE_WRITE) && defined(MADV_POPULATE_READ)
+  const auto [b, len] = pages_around(p, n);
+  if (n > 0) ::madvise(b, len, for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
 #else
   (void)p, (void)n, (void)for_write;
 #endif
+}
+
+void prefetch_pages(const void* p, size_t n) {
+  const auto [b, len] = pages_around(p, n);
+  if (n > 0) ::madvise(b, len, MADV_WILLNEED);
 }
 
 void free_pages(uint8_t* p, size_t bytes) {

@@ -269,7 +269,7 @@ void Context::ffn_block(int il, int n) {
 
   if (c.layer_is_moe[static_cast<size_t>(il)]) {
     // Router-ahead guesses the next layer's experts; a pre-attention router knows them exactly (route_early).
-    const bool ahead = prefetch_ && !c.router_before_attention;
+    const bool ahead = prefetch_ && !c.router_before_attention && store_->wants_prefetch();
     moe_ffn_forward(ex_, lw.moe, *store_, moe_spec_, routing_, il, xn_.data(), n, static_cast<int>(E), out_.data(),
                     moe_scratch_, observer_, ahead ? &prefetcher_ : nullptr,
                     c.router_before_attention);  // times its own phases
@@ -345,7 +345,7 @@ void Context::route_early(int il, int n) {
     timer.next(OpTimes::kRoute);
     moe_route(moe_spec_, routing_, il, lw.moe.selection_bias, c.n_expert, n, moe_scratch_);
   }
-  if (prefetch_) prefetch_routed(il, n, moe_scratch_);
+  if (prefetch_ && store_->wants_prefetch()) prefetch_routed(il, n, moe_scratch_);
 }
 
 // Output head on the given rows of the step.

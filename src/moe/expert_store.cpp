@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "kernels/packed.h"
 
 namespace moe {
@@ -25,7 +26,10 @@ ResidentExpertStore::ResidentExpertStore(std::vector<LayerExperts> layers, const
       l.lazy[i] = e0.packed ? packed_->lazy_stack(m[i]->data) : -1;
       lazy = lazy || l.lazy[i] >= 0;
     }
-    if (lazy) l.used.assign(static_cast<size_t>(l.mats.gate.n_expert), 0);
+    if (lazy) {
+      l.used.assign(static_cast<size_t>(l.mats.gate.n_expert), 0);
+      unpacked_ += l.mats.gate.n_expert;
+    }
     max_experts = std::max(max_experts, static_cast<size_t>(l.mats.gate.n_expert));
   }
   pack_now_.assign(max_experts, 0);
@@ -59,6 +63,7 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
     }
     if (!to_pack_.empty()) packed_->ensure_packed(to_pack_, pool_);
   }
+  for (size_t i = 0; i < experts.size() && lazy; ++i) unpacked_ -= pack_now_[i];
   for (size_t i = 0; i < experts.size(); ++i) {
     const int64_t e = experts[i];
     const bool file_layout = lazy && !is_packed(l, e);
@@ -66,6 +71,7 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
     for (int p = 0; p < 3; ++p)
       *w[p] = {m[p]->expert(e), l.packed[p] && !file_layout ? l.packed[p] + l.packed_stride[p] * static_cast<size_t>(e)
                                                             : nullptr};
+    if (file_layout) prefetch_file_pages(l, e);  // first use: have the disk read it all now, not fault by fault
     if (lazy) {
       l.used[static_cast<size_t>(e)] = 1;
       stats_.file_layout_uses += file_layout;
@@ -75,6 +81,19 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
   stats_.requests += experts.size();
   stats_.hits += experts.size();
   return static_cast<int>(experts.size());
+}
+
+void ResidentExpertStore::prefetch_file_pages(const Layer& l, int64_t e) const {
+  for (const ExpertMats* m : {&l.mats.gate, &l.mats.up, &l.mats.down})
+    prefetch_pages(m->expert(e).data, static_cast<size_t>(m->expert_stride));
+}
+
+void ResidentExpertStore::prefetch(int layer, std::span<const int32_t> experts) {
+  if (layer < 0 || layer >= static_cast<int>(layers_.size())) return;
+  const Layer& l = layers_[static_cast<size_t>(layer)];
+  if (l.used.empty()) return;
+  for (const int32_t e : experts)
+    if (e >= 0 && e < l.mats.gate.n_expert && !is_packed(l, e)) prefetch_file_pages(l, e);
 }
 
 int ResidentExpertStore::capacity_experts(int layer) const {

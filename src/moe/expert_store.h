@@ -70,6 +70,9 @@ class ResidentExpertStore final : public ExpertStore {
   ResidentExpertStore(std::vector<LayerExperts> layers, const Exec& ex);
   int acquire(int layer, std::span<const int32_t> experts, ExpertWeights* out) override;
   void release(int) override {}
+  // While experts are still unpacked: start reading the predicted ones' file pages (a cold first token).
+  void prefetch(int layer, std::span<const int32_t> experts) override;
+  bool wants_prefetch() const override { return unpacked_ > 0; }
   ExpertStoreStats stats() const override { return stats_; }
   void reset_stats() override { stats_ = {}; }
   int capacity_experts(int layer) const override;
@@ -83,7 +86,9 @@ class ResidentExpertStore final : public ExpertStore {
     std::vector<uint8_t> used;   // lazy layers: experts already handed out once
   };
   bool is_packed(const Layer& l, int64_t e) const;
+  void prefetch_file_pages(const Layer& l, int64_t e) const;
   std::vector<Layer> layers_;
+  int64_t unpacked_ = 0;  // lazy experts this store has not packed yet
   const PackedWeights* packed_ = nullptr;
   ThreadPool& pool_;
   std::vector<uint8_t> pack_now_;                   // per acquire(): experts it packs

@@ -138,8 +138,12 @@ void PackedWeights::build(ThreadPool& pool, const Source* source) {
   }
   std::vector<Task> tasks;
   for (const Entry& e : entries_)
-    if (!e.lazy)
+    if (!e.lazy) {
       for (int64_t m = 0; m < e.n_mats; ++m) add_tasks(e, m, tasks);
+      // All eager sources asked of the disk at once (a cold start): deep queues instead of each task's own reads.
+      if (source) prefetch_pages(e.src, static_cast<size_t>(e.n_mats - 1) * e.src_mat_stride +
+                                            static_cast<size_t>(e.rows) * e.src_row_stride);
+    }
   run_tasks(tasks, pool);
   if (eager_bytes > 0) ::mprotect(buf_, std::min(eager_bytes, size_), PROT_READ);  // immutable from here on
 }

@@ -95,11 +95,12 @@ TEST(ExpertStore, AnyBudgetGivesTheFullRamLogitsBitForBit) {
   }
 }
 
-// Every expert in memory, packed on its second use (the default) or all at construction: the same logits bit for
-// bit. A 2-token prompt uses its experts in their file layout; the decodes then pack those they use again and meet
-// new ones, so single layers mix packed and file-layout experts. A reference model with Q4_K and Q6_K experts
-// (gate/up and down in different formats, some layers not packable) is included.
-TEST(ExpertStore, PackingExpertsOnSecondUseGivesTheEagerLogitsBitForBit) {
+// Every expert in memory, packed on use (the default) or all at construction: the same logits bit for bit. The
+// first step (a 2-token prompt) runs its experts on their file layout; later steps pack what they use. A second
+// context sharing the packed weights then starts with some experts packed and others not, so its first step mixes
+// both layouts in single layers. A reference model with Q4_K and Q6_K experts (gate/up and down in different
+// formats, some layers not packable) is included.
+TEST(ExpertStore, PackingExpertsOnUseGivesTheEagerLogitsBitForBit) {
   const std::string dir = moe::test::scratch_dir("store_lazy");
   std::vector<std::string> paths;
   for (DType t : {DType::Q8_0, DType::Q4_K, DType::Q4_0}) paths.push_back(synth_model(dir, t));
@@ -109,31 +110,47 @@ TEST(ExpertStore, PackingExpertsOnSecondUseGivesTheEagerLogitsBitForBit) {
   for (const std::string& path : paths) {
     auto m = Model::load(path);
     const int V = m->config().n_vocab;
-    std::vector<float> logits[2];
-    for (int lazy = 0; lazy < 2; ++lazy) {
-      ThreadPool pool(2);
-      Context ctx(*m, pool, {.n_ctx = 64, .pack_experts_on_use = lazy == 1});
-      std::vector<float>& out = logits[lazy];
-      out.resize(2 * static_cast<size_t>(V));
+    ThreadPool pool(2);
+    // Logits of a 2-token prompt, then 12 decodes, and the store's statistics after the prompt and at the end.
+    auto run_lazy = [&](Context& ctx, ExpertStoreStats* after_prompt, ExpertStoreStats* at_end) {
+      std::vector<float> out(2 * static_cast<size_t>(V)), one(V);
       ctx.decode(std::span<const int32_t>(kPrompt.data(), 2), out.data(), true);
-      const ExpertStoreStats after_prompt = ctx.expert_store().stats();
-      std::vector<float> one(V);
+      if (after_prompt) *after_prompt = ctx.expert_store().stats();
       for (int i = 0; i < 12; ++i) {
         const int32_t id = (i * 37 + 11) % V;
         ctx.decode(std::span<const int32_t>(&id, 1), one.data(), false);
         out.insert(out.end(), one.begin(), one.end());
       }
-      const ExpertStoreStats s = ctx.expert_store().stats();
-      if (lazy) {
-        EXPECT_GT(after_prompt.file_layout_uses, 0u) << path;
-        EXPECT_EQ(after_prompt.packed_on_use, 0u) << path << ": the prompt packs nothing";
-        EXPECT_GT(s.packed_on_use, 0u) << path << ": decodes pack the experts they use again";
-        EXPECT_GT(s.file_layout_uses, after_prompt.file_layout_uses) << path << ": ... and meet new ones";
-      } else {
-        EXPECT_EQ(s.file_layout_uses + s.packed_on_use, 0u) << path;
-      }
+      if (at_end) *at_end = ctx.expert_store().stats();
+      return out;
+    };
+    Context eager(*m, pool, {.n_ctx = 64, .pack_experts_on_use = false});
+    ExpertStoreStats s0, s1;
+    const auto expect = run_lazy(eager, nullptr, &s0);
+    EXPECT_EQ(s0.file_layout_uses + s0.packed_on_use, 0u) << path;
+    Context lazy(*m, pool, {.n_ctx = 64, .pack_experts_on_use = true});
+    EXPECT_EQ(run_lazy(lazy, &s0, &s1), expect) << path;
+    EXPECT_GT(s0.file_layout_uses, 0u) << path;
+    EXPECT_EQ(s0.packed_on_use, 0u) << path << ": the first step packs nothing";
+    EXPECT_GT(s1.packed_on_use, 0u) << path << ": later steps pack what they use";
+    EXPECT_EQ(s1.file_layout_uses, s0.file_layout_uses) << path << ": ... and run nothing on the file layout";
+    // A context sharing the weights of one that packed only what one decode used: its first step mixes layouts.
+    Context half(*m, pool, {.n_ctx = 64, .pack_experts_on_use = true});
+    {
+      std::vector<float> one(2 * static_cast<size_t>(V));
+      half.decode(std::span<const int32_t>(kPrompt.data(), 2), one.data(), false);
+      half.decode(std::span<const int32_t>(kPrompt.data() + 2, 1), one.data(), false);
     }
-    EXPECT_EQ(logits[1], logits[0]) << path;
+    Context shared(*m, pool, {.n_ctx = 64, .packed = half.packed_weights()});
+    std::vector<float> out(kPrompt.size() * static_cast<size_t>(V));
+    Context eager_all(*m, pool, {.n_ctx = 64, .pack_experts_on_use = false});
+    std::vector<float> want(out.size());
+    shared.decode(kPrompt, out.data(), true);
+    eager_all.decode(kPrompt, want.data(), true);
+    const ExpertStoreStats s2 = shared.expert_store().stats();
+    EXPECT_GT(s2.file_layout_uses, 0u) << path;
+    EXPECT_LT(s2.file_layout_uses, s2.requests) << path << ": some experts were packed by the other context";
+    EXPECT_EQ(out, want) << path;
   }
 }
 

@@ -33,9 +33,9 @@ struct ContextParams {
   // Repack the weights whose type has a row-interleaved layout (Q8_0, Q4_0, MXFP4, Q4_K, Q6_K) into a private copy
   // for the GEMV/GEMM micro-kernels (costs that much memory; other types stay zero-copy in the mapped file).
   bool repack = true;
-  // With repack and every expert resident: an expert is used in its file layout the first time it is routed to
-  // and packed the second time (so a first token copies nothing it does not need, and experts used once are
-  // never copied). false: every expert is packed at construction (benchmarks of steady-state speed).
+  // With repack and every expert resident: the first forward step runs the experts on their file layout (a first
+  // token copies nothing it does not need) and each is packed when a later step uses it; same results either way.
+  // false: every expert is packed at construction (benchmarks of steady-state speed).
   bool pack_experts_on_use = true;
   // Packed weights built by another Context on the same Model (see Context::packed_weights()), to share.
   std::shared_ptr<const PackedWeights> packed = nullptr;

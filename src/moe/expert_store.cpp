@@ -27,7 +27,7 @@ ResidentExpertStore::ResidentExpertStore(std::vector<LayerExperts> layers, const
       lazy = lazy || l.lazy[i] >= 0;
     }
     if (lazy) {
-      l.used.assign(static_cast<size_t>(l.mats.gate.n_expert), 0);
+      l.has_lazy = true;
       unpacked_ += l.mats.gate.n_expert;
     }
     max_experts = std::max(max_experts, static_cast<size_t>(l.mats.gate.n_expert));
@@ -49,14 +49,14 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
   const ExpertMats* m[3] = {&l.mats.gate, &l.mats.up, &l.mats.down};
   for (size_t i = 0; i < experts.size(); ++i)
     if (experts[i] < 0 || experts[i] >= l.mats.gate.n_expert) throw Error("expert store: expert id out of range");
-  // Lazy layers: experts seen before but not packed yet are packed now, all in one parallel loop.
-  const bool lazy = !l.used.empty();
+  // Lazy layers after their first call: experts not packed yet are packed now, all in one parallel loop.
+  const bool lazy = l.has_lazy;
   if (lazy) {
     to_pack_.clear();
     for (size_t i = 0; i < experts.size(); ++i) {
       const int32_t e = experts[i];
       pack_now_[i] = 0;
-      if (is_packed(l, e) || !l.used[static_cast<size_t>(e)]) continue;
+      if (l.first_call || is_packed(l, e)) continue;
       pack_now_[i] = 1;
       for (int p = 0; p < 3; ++p)
         if (l.lazy[p] >= 0) to_pack_.push_back({l.lazy[p], e});
@@ -71,13 +71,13 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
     for (int p = 0; p < 3; ++p)
       *w[p] = {m[p]->expert(e), l.packed[p] && !file_layout ? l.packed[p] + l.packed_stride[p] * static_cast<size_t>(e)
                                                             : nullptr};
-    if (file_layout) prefetch_file_pages(l, e);  // first use: have the disk read it all now, not fault by fault
+    if (file_layout) prefetch_file_pages(l, e);  // have the disk read it all now, not fault by fault
     if (lazy) {
-      l.used[static_cast<size_t>(e)] = 1;
       stats_.file_layout_uses += file_layout;
       stats_.packed_on_use += pack_now_[i];
     }
   }
+  l.first_call = false;
   stats_.requests += experts.size();
   stats_.hits += experts.size();
   return static_cast<int>(experts.size());
@@ -91,7 +91,7 @@ void ResidentExpertStore::prefetch_file_pages(const Layer& l, int64_t e) const {
 void ResidentExpertStore::prefetch(int layer, std::span<const int32_t> experts) {
   if (layer < 0 || layer >= static_cast<int>(layers_.size())) return;
   const Layer& l = layers_[static_cast<size_t>(layer)];
-  if (l.used.empty()) return;
+  if (!l.has_lazy) return;
   for (const int32_t e : experts)
     if (e >= 0 && e < l.mats.gate.n_expert && !is_packed(l, e)) prefetch_file_pages(l, e);
 }

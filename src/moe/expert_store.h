@@ -62,8 +62,9 @@ class ExpertStore {
 };
 
 // Every expert in memory: the mapped file's rows, or their packed copies when the Exec has them. Experts the packed
-// weights hold as lazy stacks are handed out in their file layout the first time they are asked for and packed
-// (on the pool, inside acquire) the second time; the products are the same bits either way.
+// weights hold as lazy stacks are handed out in their file layout in a layer's first acquire() (the forward pass
+// that gives the first token copies nothing) and packed when asked for after that (on the pool, inside acquire).
+// The products are the same bits either way.
 class ResidentExpertStore final : public ExpertStore {
  public:
   // layers: one entry per model layer (absent for dense layers). ex.packed may be null (file layouts).
@@ -83,7 +84,8 @@ class ResidentExpertStore final : public ExpertStore {
     const uint8_t* packed[3] = {nullptr, nullptr, nullptr};  // expert 0's packed copy of gate, up, down
     size_t packed_stride[3] = {0, 0, 0};
     int lazy[3] = {-1, -1, -1};  // lazy stacks of gate, up, down in the packed weights (-1: packed at load)
-    std::vector<uint8_t> used;   // lazy layers: experts already handed out once
+    bool has_lazy = false;
+    bool first_call = true;      // no acquire() yet: unpacked experts are handed out in their file layout
   };
   bool is_packed(const Layer& l, int64_t e) const;
   void prefetch_file_pages(const Layer& l, int64_t e) const;

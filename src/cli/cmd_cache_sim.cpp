@@ -151,14 +151,18 @@ int cmd_cache_sim(int argc, char** argv) {
     if (!json)
       std::printf("%zu tokens x %d MoE layers, %d experts per layer; the most used quarter of experts takes %.1f%% of "
                   "selections; %.1f%% of a token's experts were used by the token before in the same layer\n\n"
-                  "%-8s %-8s %8s %8s %8s%s\n",
-                  tr.tokens.size(), moe_layers, E, 100 * top_quarter, 100 * reuse, "cache", "slots", "lru", "lfu",
-                  "slru", hot.empty() ? "" : "   lru+pins  lfu+pins  slru+pins");
+                  "%-8s %-8s %8s %8s %8s %8s%s\n",
+                  tr.tokens.size(), moe_layers, E, 100 * top_quarter, 100 * reuse, "cache", "slots", "optimal", "lru",
+                  "lfu", "slru", hot.empty() ? "" : "   lru+pins  lfu+pins  slru+pins");
     for (double frac : fracs) {
       if (!(frac > 0 && frac <= 1)) throw UsageError("--frac values must be in (0, 1]");
       const int slots = std::max(1, static_cast<int>(std::lround(frac * moe_layers * E)));
       nlohmann::json run = {{"frac", frac}, {"slots", slots}};
       if (!json) std::printf("%-8.2f %-8d", frac, slots);
+      // Belady's offline optimum: what no replacement policy can beat on this trace.
+      const double best = static_cast<double>(simulate_cache_optimal(slots, req, epoch)) / static_cast<double>(req.size());
+      run["optimal"] = best;
+      if (!json) std::printf(" %8.1f%%", 100 * best);
       for (int pinned = 0; pinned < (hot.empty() ? 1 : 2); ++pinned) {
         std::vector<int32_t> pins;
         if (pinned)

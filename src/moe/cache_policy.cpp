@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <queue>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -154,6 +156,56 @@ uint64_t simulate_cache(CachePolicyKind kind, int n_slots, std::span<const int32
     policy.on_insert(v, requests[i]);
     evictable[static_cast<size_t>(v)] = 0;
     in_epoch.push_back(v);
+  }
+  return hits;
+}
+
+uint64_t simulate_cache_optimal(int n_slots, std::span<const int32_t> requests, std::span<const uint8_t> epoch_starts) {
+  if (n_slots <= 0) return 0;
+  const size_t n = requests.size();
+  constexpr size_t kNever = std::numeric_limits<size_t>::max();
+  std::vector<size_t> next_use(n, kNever);  // index of the next request of the same expert
+  std::unordered_map<int32_t, size_t> later;
+  for (size_t i = n; i-- > 0;) {
+    auto it = later.find(requests[i]);
+    if (it != later.end()) next_use[i] = it->second;
+    later[requests[i]] = i;
+  }
+  // Resident experts by next use, farthest first; entries go stale when the expert is used again (lazy deletion).
+  std::priority_queue<std::pair<size_t, int32_t>> by_next;
+  std::unordered_map<int32_t, size_t> resident;  // expert -> its current next use
+  std::unordered_map<int32_t, uint64_t> used_in_epoch;  // expert -> epoch of its last use
+  std::vector<std::pair<size_t, int32_t>> held;  // popped entries of experts the current epoch uses
+  uint64_t hits = 0, epoch = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (epoch_starts.empty() || epoch_starts[i]) ++epoch;
+    const int32_t key = requests[i];
+    auto it = resident.find(key);
+    if (it != resident.end()) {
+      ++hits;
+    } else if (static_cast<int>(resident.size()) >= n_slots) {
+      bool evicted = false;
+      while (!by_next.empty()) {
+        const auto top = by_next.top();
+        by_next.pop();
+        auto r = resident.find(top.second);
+        if (r == resident.end() || r->second != top.first) continue;  // stale
+        auto u = used_in_epoch.find(top.second);
+        if (u != used_in_epoch.end() && u->second == epoch) {
+          held.push_back(top);
+          continue;
+        }
+        resident.erase(r);
+        evicted = true;
+        break;
+      }
+      for (const auto& h : held) by_next.push(h);
+      held.clear();
+      if (!evicted) continue;  // every slot busy in this epoch: the request streams through
+    }
+    resident[key] = next_use[i];
+    by_next.push({next_use[i], key});
+    used_in_epoch[key] = epoch;
   }
   return hits;
 }

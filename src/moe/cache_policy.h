@@ -64,5 +64,9 @@ class CachePolicy {
 // with a new epoch wherever epoch_starts[i] is set. pinned keys never leave (and count as hits). Returns hits.
 uint64_t simulate_cache(CachePolicyKind kind, int n_slots, std::span<const int32_t> requests,
                         std::span<const uint8_t> epoch_starts, std::span<const int32_t> pinned);
+// The same replay with Belady's offline optimum (evict the expert whose next request is farthest away, never one
+// already used in the current epoch): the most hits any replacement policy can get on this trace with this many
+// slots. Needs the future, so it is a bound to compare policies with, not a policy.
+uint64_t simulate_cache_optimal(int n_slots, std::span<const int32_t> requests, std::span<const uint8_t> epoch_starts);
 
 }  // namespace moe

@@ -54,6 +54,7 @@ TEST(Cli, BadFlagsAreOneLineAndExitTwo) {
            {"run", "-m", tiny_model(), "--tokens", "1,2", "-n", "abc"},
            {"run", "-m", tiny_model(), "--tokens", "1,999999"},
            {"run", "-m", tiny_model(), "--tokens", "1,2,3", "--ctx", "2"},
+           {"run", "-m", tiny_model(), "--tokens", "1,2", "--pack-experts", "later"},
            {"logits", "-m", tiny_model(), "--tokens", "1"},
            {"synth", "--arch", "gpt5", "-o", "/tmp/x.gguf"},
            {"info", "--ctx", "-1", tiny_model()},
@@ -154,6 +155,22 @@ TEST(Cli, LogitsHookAndPrintIdsMatchTheReference) {
   auto again = moe::test::read_f32(out);
   ASSERT_EQ(again.size(), expect.size());
   EXPECT_LE(moe::test::max_abs_diff(again.data(), expect.data(), again.size()), 1e-3f);
+}
+
+// --pack-experts: the experts packed before the first token or on use after the first step, the same tokens
+// (a Q8_0 model, so that there is something to pack).
+TEST(Cli, PackExpertsAtLoadOrOnUseGiveTheSameTokens) {
+  MOE_REQUIRE_TESTDATA();
+  const std::string model = moe::test::testdata_path("reference/qwen3moe-tiny-q8_0.gguf");
+  std::string out[2];
+  for (int i = 0; i < 2; ++i) {
+    auto r = run_moe({"run", "-m", model, "--tokens", "5,77,120", "-n", "24", "--temp", "0", "--print-ids",
+                      "--pack-experts", i == 0 ? "load" : "use"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    out[i] = r.out;
+  }
+  EXPECT_FALSE(out[0].empty());
+  EXPECT_EQ(out[1], out[0]);
 }
 
 TEST(Cli, SameSeedSameTokens) {

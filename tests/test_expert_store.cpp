@@ -262,6 +262,26 @@ TEST(ExpertStore, ModelFileTruncatedOrRewrittenWhileRunningIsAClearError) {
   }
 }
 
+// Every expert in memory, packed on use: the first step reads the mapped file, later steps pack from it. A file
+// truncated in between must give the same clear error, not a SIGBUS from a mapped page past the new end.
+TEST(ExpertStore, ModelFileTruncatedBeforeExpertsArePackedIsAClearError) {
+  const std::string dir = moe::test::scratch_dir("store_lazy_changed");
+  const std::string path = dir + "/m.gguf";
+  std::filesystem::copy_file(synth_model(dir, DType::Q8_0), path, std::filesystem::copy_options::overwrite_existing);
+  auto m = Model::load(path);
+  ThreadPool pool(2);
+  Context ctx(*m, pool, {.n_ctx = 64, .pack_experts_on_use = true});
+  std::vector<float> logits(m->config().n_vocab);
+  ctx.decode(std::span<const int32_t>(kPrompt).first(2), logits.data(), false);
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(std::filesystem::file_size(path) / 2)), 0);
+  try {
+    for (int i = 2; i < 12; ++i) ctx.decode(std::span<const int32_t>(&kPrompt[static_cast<size_t>(i)], 1), logits.data(), false);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("while it was in use"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ExpertStore, PinFileFromAnotherModelIsAnError) {
   const std::string dir = moe::test::scratch_dir("store_pin");
   auto a = Model::load(synth_model(dir, DType::Q8_0));

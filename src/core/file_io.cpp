@@ -74,6 +74,13 @@ const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) c
   return staging + (offset - begin);
 }
 
+void DirectFile::check_unchanged() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) != size_)
+    changed(st.st_size < static_cast<off_t>(size_) ? "was truncated" : "changed size");
+  if (mtime_ns(st) != mtime_ns_) changed("was modified");
+}
+
 uint8_t* alloc_pages(size_t bytes, bool huge) {
   if (bytes == 0) return nullptr;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -27,6 +27,9 @@ class DirectFile {
   // staging_bytes(len) bytes and be kAlign-aligned). Thread-safe. Throws Error naming the file when the range
   // lies past the end or the file was truncated or rewritten since it was opened.
   const uint8_t* read(uint64_t offset, size_t len, uint8_t* staging) const;
+  // Throws the same Error when the file's size or modification time differs from what they were at open (before
+  // touching a mapping of it: a truncated mapped file would raise SIGBUS).
+  void check_unchanged() const;
 
  private:
   [[noreturn]] void changed(const std::string& what) const;

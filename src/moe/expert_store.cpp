@@ -80,6 +80,7 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
   // Map the file-layout experts' pages in bulk, on all threads, rather than by one page fault per 64 KiB while
   // the GEMMs read them (on a VM every fault traps to the hypervisor).
   if (lazy && l.first_call) {
+    packed_->check_source();
     pool_.parallel_for(static_cast<int64_t>(experts.size()) * 3, [&](int64_t task, int) {
       const ExpertMats& mat = *m[task % 3];
       const int64_t e = experts[static_cast<size_t>(task / 3)];

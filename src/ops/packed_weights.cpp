@@ -135,6 +135,7 @@ void PackedWeights::build(ThreadPool& pool, const Source* source) {
     source_ = *source;
     has_source_ = true;
     if (source->drop_page_cache && !source->path.empty()) fd_ = ::open(source->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (!lazy_entry_.empty() && !source->path.empty()) file_ = std::make_unique<DirectFile>(source->path);
   }
   std::vector<Task> tasks;
   for (const Entry& e : entries_)
@@ -148,8 +149,13 @@ void PackedWeights::build(ThreadPool& pool, const Source* source) {
   if (eager_bytes > 0) ::mprotect(buf_, std::min(eager_bytes, size_), PROT_READ);  // immutable from here on
 }
 
+void PackedWeights::check_source() const {
+  if (file_) file_->check_unchanged();
+}
+
 int PackedWeights::ensure_packed(std::span<const LazyMat> mats, ThreadPool& pool) const {
   std::lock_guard<std::mutex> lock(lazy_mu_);
+  check_source();
   lazy_tasks_.clear();
   int n = 0;
   for (const LazyMat& m : mats) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_io.h"
 #include "core/tensor_view.h"
 #include "core/thread_pool.h"
 
@@ -65,6 +66,9 @@ class PackedWeights {
   int ensure_packed(std::span<const LazyMat> mats, ThreadPool& pool) const;
   // Packs every lazy expert not packed yet (benchmarks that measure steady-state speed).
   int pack_all(ThreadPool& pool) const;
+  // Throws a clear Error when the model file was truncated or rewritten since build() (before its mapping is read
+  // again: touching a truncated mapping raises SIGBUS). ensure_packed() checks by itself.
+  void check_source() const;
   // Experts packed by ensure_packed() / pack_all() so far.
   uint64_t lazily_packed() const { return lazily_packed_.load(std::memory_order_relaxed); }
 
@@ -90,6 +94,7 @@ class PackedWeights {
   Source source_;
   bool has_source_ = false;
   int fd_ = -1;  // the model file, for dropping packed ranges from the page cache (drop_page_cache)
+  std::unique_ptr<DirectFile> file_;  // the model file, to notice it changed before lazy packing reads it
   // Lazy stacks: entry index, and the first of their per-expert ready flags.
   std::vector<size_t> lazy_entry_;
   std::vector<size_t> lazy_first_;

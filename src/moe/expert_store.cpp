@@ -71,16 +71,18 @@ int ResidentExpertStore::acquire(int layer, std::span<const int32_t> experts, Ex
     for (int p = 0; p < 3; ++p)
       *w[p] = {m[p]->expert(e), l.packed[p] && !file_layout ? l.packed[p] + l.packed_stride[p] * static_cast<size_t>(e)
                                                             : nullptr};
-    if (file_layout) prefetch_file_pages(l, e);  // have the disk read it all now, not fault by fault
     if (lazy) {
       stats_.file_layout_uses += file_layout;
       stats_.packed_on_use += pack_now_[i];
     }
   }
-  // Map the file-layout experts' pages in bulk, on all threads, rather than by one page fault per 64 KiB while
-  // the GEMMs read them (on a VM every fault traps to the hypervisor).
+  // The first step's file-layout experts: the disk is asked for all of them at once, then their pages are mapped in
+  // bulk on all threads rather than by one page fault per 64 KiB while the GEMMs read them (on a VM every fault
+  // traps to the hypervisor).
   if (lazy && l.first_call) {
     packed_->check_source();
+    for (const int32_t e : experts)
+      if (!is_packed(l, e)) prefetch_file_pages(l, e);
     pool_.parallel_for(static_cast<int64_t>(experts.size()) * 3, [&](int64_t task, int) {
       const ExpertMats& mat = *m[task % 3];
       const int64_t e = experts[static_cast<size_t>(task / 3)];

@@ -37,8 +37,8 @@ struct ExpertStoreStats {
   uint64_t prefetch_hinted = 0; // experts named by prefetch hints (resident or not)
   uint64_t prefetch_hint_hits = 0;  // ... that the next acquire() of that layer asked for (precision numerator)
   uint64_t acquired_after_hint = 0; // experts acquired in layers that had a hint (recall denominator)
-  uint64_t file_layout_uses = 0;    // experts handed out in their file layout (first use, not packed yet)
-  uint64_t packed_on_use = 0;       // experts packed by acquire() (second use)
+  uint64_t file_layout_uses = 0;    // experts handed out in their file layout (a layer's first step, not packed yet)
+  uint64_t packed_on_use = 0;       // experts packed by acquire() (a later step that uses them)
 };
 
 class ExpertStore {

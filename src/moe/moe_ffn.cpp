@@ -238,7 +238,7 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
   }
 
   // 4-5. Chunks of experts as the store can pin them (one chunk holding them all unless memory is short). A chunk
-  // may mix layouts (a store that packs experts on their second use): its experts are grouped by layout, and each run
+  // may mix layouts (a store that packs experts on use, shared packed weights): its experts are grouped by layout, and each run
   // gets activation rows in its own format (converted again only when the format changes).
   ExpertInputs in;
   bool have_inputs = false, whole = false;
@@ -254,10 +254,12 @@ void moe_ffn_forward(const Exec& ex, const MoeWeights& w, ExpertStore& store, co
       const ExpertWeights& x = s.expert_w[i];
       return (x.gate.packed ? 1 : 0) | (x.up.packed ? 2 : 0) | (x.down.packed ? 4 : 0);
     };
-    size_t per_layout[9] = {};
-    for (size_t i = 0; i < chunk.size(); ++i) ++per_layout[layout(i) + 1];
-    if (std::count(per_layout + 1, per_layout + 9, size_t{0}) < 7) {
-      for (int k = 1; k < 9; ++k) per_layout[k] += per_layout[k - 1];  // per_layout[k]: first slot of layout k
+    bool mixed = false;
+    for (size_t i = 1; i < chunk.size(); ++i) mixed = mixed || layout(i) != layout(0);
+    if (mixed) {
+      size_t per_layout[9] = {};  // counts, then per_layout[k]: first slot of layout k
+      for (size_t i = 0; i < chunk.size(); ++i) ++per_layout[layout(i) + 1];
+      for (int k = 1; k < 9; ++k) per_layout[k] += per_layout[k - 1];
       for (size_t i = 0; i < chunk.size(); ++i) {
         const size_t to = per_layout[layout(i)]++;
         s.chunk_ids[to] = chunk[i];

@@ -180,15 +180,7 @@ int PackedWeights::ensure_packed(std::span<const LazyMat> mats, ThreadPool& pool
     queued_[flag] = 0;
     ready_[flag].store(true, std::memory_order_release);
   }
-  lazily_packed_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
   return n;
-}
-
-int PackedWeights::pack_all(ThreadPool& pool) const {
-  std::vector<LazyMat> all;
-  for (size_t s = 0; s < lazy_entry_.size(); ++s)
-    for (int64_t m = 0; m < entries_[lazy_entry_[s]].n_mats; ++m) all.push_back({static_cast<int>(s), m});
-  return ensure_packed(all, pool);
 }
 
 }  // namespace moe

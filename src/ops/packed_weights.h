@@ -64,13 +64,9 @@ class PackedWeights {
     int64_t mat;
   };
   int ensure_packed(std::span<const LazyMat> mats, ThreadPool& pool) const;
-  // Packs every lazy expert not packed yet (benchmarks that measure steady-state speed).
-  int pack_all(ThreadPool& pool) const;
   // Throws a clear Error when the model file was truncated or rewritten since build() (before its mapping is read
   // again: touching a truncated mapping raises SIGBUS). ensure_packed() checks by itself.
   void check_source() const;
-  // Experts packed by ensure_packed() / pack_all() so far.
-  uint64_t lazily_packed() const { return lazily_packed_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -102,7 +98,6 @@ class PackedWeights {
   mutable std::mutex lazy_mu_;              // one ensure_packed() at a time
   mutable std::vector<Task> lazy_tasks_;    // guarded by lazy_mu_
   mutable std::vector<uint8_t> queued_;     // per expert flag, guarded by lazy_mu_ (duplicates in one request)
-  mutable std::atomic<uint64_t> lazily_packed_{0};
 };
 
 }  // namespace moe

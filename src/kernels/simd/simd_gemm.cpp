@@ -121,8 +121,8 @@ void simd_gemm(DType wt, const uint8_t* w, size_t w_stride, int64_t r0, int64_t 
     reference_kernels().gemm(wt, w, w_stride, r0, r1, k, x, x_stride, n, y, ldy);
     return;
   }
-  // Pack on the fly, through per-thread buffers of fixed size (no allocation: this path serves experts on their
-  // first use in a decode step): weights 16 rows at a time, activations in runs of as many tokens as fit.
+  // Pack on the fly, through per-thread buffers of fixed size (no allocation: this path serves the experts of a
+  // layer's first step when they are packed on use): weights 16 rows at a time, activations in runs that fit.
   constexpr size_t kWeightRoom = size_t{512} << 10, kActRoom = size_t{256} << 10;
   alignas(64) thread_local uint8_t wroom[kWeightRoom];
   alignas(64) thread_local uint8_t xroom[kActRoom];

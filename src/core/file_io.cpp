@@ -74,6 +74,21 @@ const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) c
   return staging + (offset - begin);
 }
 
+void DirectFile::read_cached(uint64_t offset, size_t len, uint8_t* dst) const {
+  if (offset > size_ || len > size_ - offset) changed("is shorter than its tensor table says");
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t r = ::pread(fd_, dst + done, len - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw Error(path_ + ": read failed at offset " + std::to_string(offset + done) + ": " + std::strerror(errno));
+    }
+    if (r == 0) changed("was truncated");
+    done += static_cast<size_t>(r);
+  }
+  check_unchanged();
+}
+
 void DirectFile::check_unchanged() const {
   struct stat st {};
   if (::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) != size_)

@@ -27,6 +27,10 @@ class DirectFile {
   // staging_bytes(len) bytes and be kAlign-aligned). Thread-safe. Throws Error naming the file when the range
   // lies past the end or the file was truncated or rewritten since it was opened.
   const uint8_t* read(uint64_t offset, size_t len, uint8_t* staging) const;
+  // Reads [offset, offset + len) into dst (any alignment) through the page cache, which keeps the pages: with the
+  // whole model in memory a later start finds them there. Same checks and errors as read(). (On a VM a copy out of
+  // the page cache runs at memory speed, while first touches of a mapping's pages each trap to the hypervisor.)
+  void read_cached(uint64_t offset, size_t len, uint8_t* dst) const;
   // Throws the same Error when the file's size or modification time differs from what they were at open (before
   // touching a mapping of it: a truncated mapped file would raise SIGBUS).
   void check_unchanged() const;

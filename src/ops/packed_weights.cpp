@@ -15,17 +15,17 @@ namespace moe {
 
 PackedWeights::~PackedWeights() {
   if (buf_) ::munmap(buf_, size_);
-  if (fd_ >= 0) ::close(fd_);
+  for (uint8_t* p : staging_) free_pages(p, staging_bytes_);
 }
 
 void PackedWeights::add(const Mat& m, int64_t min_rows) {
   if (!m.present() || !packable(m.type) || m.rows < min_rows || find(m.data)) return;
-  entries_.push_back({m.data, m.type, m.rows, m.cols, 1, m.row_stride, 0, 0, false});
+  entries_.push_back({m.data, m.type, m.rows, m.cols, 1, m.row_stride, 0, 0, false, false});
 }
 
 void PackedWeights::add(const ExpertMats& m, int64_t min_rows, bool lazy) {
   if (!m.present() || !packable(m.type) || m.rows < min_rows || find(m.data)) return;
-  entries_.push_back({m.data, m.type, m.rows, m.cols, m.n_expert, m.row_stride, m.expert_stride, 0, lazy});
+  entries_.push_back({m.data, m.type, m.rows, m.cols, m.n_expert, m.row_stride, m.expert_stride, 0, lazy, false});
 }
 
 const uint8_t* PackedWeights::find(const uint8_t* data) const {
@@ -36,7 +36,9 @@ const uint8_t* PackedWeights::find(const uint8_t* data) const {
   }
   auto it = std::lower_bound(entries_.begin(), entries_.end(), data,
                              [](const Entry& e, const uint8_t* p) { return e.src < p; });
-  return it != entries_.end() && it->src == data ? buf_ + it->offset : nullptr;
+  if (it == entries_.end() || it->src != data) return nullptr;
+  if (it->deferred && !deferred_ready_.load(std::memory_order_acquire)) return nullptr;
+  return buf_ + it->offset;
 }
 
 int PackedWeights::lazy_stack(const uint8_t* data) const {
@@ -47,16 +49,13 @@ int PackedWeights::lazy_stack(const uint8_t* data) const {
 
 namespace {
 
-// Gives the whole pages inside [p, p + n) of a read-only file mapping back to the kernel (and, with fd >= 0,
-// drops them from the page cache); touching them again would fault them back in from the file.
-void release_source(const PackedWeights::Source& src, int fd, const uint8_t* p, size_t n) {
+// Drops the whole pages inside [p, p + n) of a read-only file mapping from the process (not from the page cache);
+// touching them again would map them back.
+void unmap_inner_pages(const uint8_t* p, size_t n) {
   constexpr uintptr_t kPage = 4096;
   const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
   const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kPage - 1);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(src.base);
-  if (e <= b || b < base || e > base + src.size) return;
-  ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-  if (fd >= 0) ::posix_fadvise(fd, static_cast<off_t>(b - base), static_cast<off_t>(e - b), POSIX_FADV_DONTNEED);
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 }  // namespace
@@ -67,42 +66,57 @@ void PackedWeights::add_tasks(const Entry& e, int64_t mat, std::vector<Task>& ta
   for (int64_t g = 0; g < groups; g += 64) tasks.push_back({&e, mat, g, std::min(groups, g + 64)});
 }
 
+void PackedWeights::ensure_staging(int threads) const {
+  while (static_cast<int>(staging_.size()) < threads) staging_.push_back(alloc_pages(staging_bytes_));
+}
+
 void PackedWeights::run_tasks(std::span<const Task> tasks, ThreadPool& pool) const {
-  pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i, int) {
+  if (file_) ensure_staging(pool.size());
+  pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i, int thread) {
     const Task& t = tasks[static_cast<size_t>(i)];
     const Entry& e = *t.e;
     const uint8_t* src = e.src + t.mat * e.src_mat_stride;
     uint8_t* dst = buf_ + e.offset + static_cast<size_t>(t.mat) * packed_bytes(e.type, e.rows, e.cols);
-    // Map this task's source and destination pages up front rather than fault by fault (on this project's VM that
-    // made a 7.4 GB repack several times faster; see populate_pages).
     const int64_t r0 = t.g0 * kPackRows, r1 = std::min(e.rows, t.g1 * kPackRows);
-    populate_pages(src + static_cast<size_t>(r0) * e.src_row_stride, static_cast<size_t>(r1 - r0) * e.src_row_stride,
-                   false);
-    populate_pages(dst + static_cast<size_t>(t.g0) * packed_group_bytes(e.type, e.cols),
-                   static_cast<size_t>(t.g1 - t.g0) * packed_group_bytes(e.type, e.cols), true);
-    pack_groups(e.type, src, e.src_row_stride, e.rows, e.cols, t.g0, t.g1, dst);
-    if (has_source_)
-      release_source(source_, fd_, src + static_cast<size_t>(r0) * e.src_row_stride,
-                     static_cast<size_t>(r1 - r0) * e.src_row_stride);
+    const size_t group_bytes = packed_group_bytes(e.type, e.cols);
+    populate_pages(dst + static_cast<size_t>(t.g0) * group_bytes, static_cast<size_t>(t.g1 - t.g0) * group_bytes, true);
+    if (!file_) {  // weights in memory (no file): pack from them directly
+      pack_groups(e.type, src, e.src_row_stride, e.rows, e.cols, t.g0, t.g1, dst);
+      return;
+    }
+    // The task's rows, copied out of the file: on this project's VM touching a mapping's pages costs ~2 GB/s (each
+    // first touch traps to the hypervisor), a copy out of the page cache ~15 GB/s.
+    const uint64_t offset = static_cast<uint64_t>(src + static_cast<size_t>(r0) * e.src_row_stride - source_.base);
+    const size_t len = static_cast<size_t>(r1 - r0 - 1) * e.src_row_stride + row_bytes(e.type, e.cols);
+    uint8_t* staging = staging_[static_cast<size_t>(thread)];
+    const uint8_t* rows = staging;
+    if (source_.drop_page_cache) rows = file_->read(offset, len, staging);
+    else file_->read_cached(offset, len, staging);
+    pack_groups(e.type, rows, e.src_row_stride, r1 - r0, e.cols, 0, t.g1 - t.g0,
+                dst + static_cast<size_t>(t.g0) * group_bytes);
+    // A first step may have run on the mapped file pages of lazy and deferred matrices: unmap them (they would
+    // count as resident).
+    if (e.lazy || e.deferred) unmap_inner_pages(src + static_cast<size_t>(r0) * e.src_row_stride, len);
   });
 }
 
-void PackedWeights::build(ThreadPool& pool, const Source* source) {
+void PackedWeights::build(ThreadPool& pool, const Source* source, bool defer) {
   if (buf_) throw Error("PackedWeights::build called twice");
   std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) { return a.src < b.src; });
-  // Eager entries first, lazy stacks after them: the eager part becomes read-only in one mprotect.
-  size_t total = 0;
-  for (int pass = 0; pass < 2; ++pass)
+  for (Entry& e : entries_) e.deferred = defer && !e.lazy;
+  // Eager entries first, then deferred ones, lazy stacks last: each of the first two becomes read-only in one
+  // mprotect once packed.
+  size_t total = 0, eager_bytes = 0;
+  for (int pass = 0; pass < 3; ++pass) {
     for (Entry& e : entries_) {
-      if (e.lazy != (pass == 1)) continue;
+      if ((e.lazy ? 2 : e.deferred ? 1 : 0) != pass) continue;
       e.offset = total;
       total += packed_bytes(e.type, e.rows, e.cols) * static_cast<size_t>(e.n_mats);
       total = (total + 4095) & ~size_t{4095};
     }
-  size_t eager_bytes = 0;
-  for (const Entry& e : entries_)
-    if (!e.lazy) eager_bytes = std::max(eager_bytes, e.offset + packed_bytes(e.type, e.rows, e.cols) * e.n_mats);
-  eager_bytes = (eager_bytes + 4095) & ~size_t{4095};
+    if (pass == 0) eager_bytes = total;
+    if (pass == 1) deferred_end_ = total;
+  }
   size_t n_flags = 0;
   for (size_t i = 0; i < entries_.size(); ++i) {
     if (!entries_[i].lazy) continue;
@@ -131,22 +145,56 @@ void PackedWeights::build(ThreadPool& pool, const Source* source) {
 #endif
   buf_ = static_cast<uint8_t*>(p);
   size_ = total;
-  if (source) {
+  if (source && !source->path.empty()) {
     source_ = *source;
-    has_source_ = true;
-    if (source->drop_page_cache && !source->path.empty()) fd_ = ::open(source->path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (!lazy_entry_.empty() && !source->path.empty()) file_ = std::make_unique<DirectFile>(source->path);
+    file_ = std::make_unique<DirectFile>(source->path);
+    if (file_->size() != source_.size) throw Error(source->path + ": the file changed size since it was mapped");
+    for (const Entry& e : entries_) {
+      const size_t span = static_cast<size_t>(e.n_mats - 1) * e.src_mat_stride +
+                          static_cast<size_t>(e.rows - 1) * e.src_row_stride + row_bytes(e.type, e.cols);
+      if (e.src < source_.base || e.src + span > source_.base + source_.size)
+        throw Error("repacking weights: a matrix lies outside the model file");
+      const int64_t rows = std::min<int64_t>(e.rows, 64 * kPackRows);
+      staging_bytes_ = std::max(staging_bytes_, DirectFile::staging_bytes(static_cast<size_t>(rows) * e.src_row_stride));
+    }
   }
   std::vector<Task> tasks;
   for (const Entry& e : entries_)
-    if (!e.lazy) {
+    if (e.deferred) {
+      for (int64_t m = 0; m < e.n_mats; ++m) add_tasks(e, m, deferred_tasks_);
+      // The first step reads these through the mapping: ask the disk for them now and map them in bulk below.
+      if (file_) prefetch_pages(e.src, static_cast<size_t>(e.n_mats - 1) * e.src_mat_stride +
+                                           static_cast<size_t>(e.rows) * e.src_row_stride);
+    } else if (!e.lazy) {
       for (int64_t m = 0; m < e.n_mats; ++m) add_tasks(e, m, tasks);
       // All eager sources asked of the disk at once (a cold start): deep queues instead of each task's own reads.
-      if (source) prefetch_pages(e.src, static_cast<size_t>(e.n_mats - 1) * e.src_mat_stride +
-                                            static_cast<size_t>(e.rows) * e.src_row_stride);
+      // Not under a budget: those reads bypass the page cache.
+      if (file_ && !source_.drop_page_cache)
+        prefetch_pages(e.src, static_cast<size_t>(e.n_mats - 1) * e.src_mat_stride +
+                                  static_cast<size_t>(e.rows) * e.src_row_stride);
     }
   run_tasks(tasks, pool);
+  // Deferred matrices' file pages mapped on all threads at once rather than fault by fault in the first step (on a
+  // VM each fault traps to the hypervisor).
+  if (file_)
+    pool.parallel_for(static_cast<int64_t>(deferred_tasks_.size()), [&](int64_t i, int) {
+      const Task& t = deferred_tasks_[static_cast<size_t>(i)];
+      const Entry& e = *t.e;
+      const int64_t r0 = t.g0 * kPackRows, r1 = std::min(e.rows, t.g1 * kPackRows);
+      populate_pages(e.src + t.mat * e.src_mat_stride + static_cast<size_t>(r0) * e.src_row_stride,
+                     static_cast<size_t>(r1 - r0) * e.src_row_stride, false);
+    });
   if (eager_bytes > 0) ::mprotect(buf_, std::min(eager_bytes, size_), PROT_READ);  // immutable from here on
+}
+
+void PackedWeights::pack_deferred(ThreadPool& pool) const {
+  if (deferred_tasks_.empty() || deferred_ready_.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(lazy_mu_);
+  if (deferred_ready_.load(std::memory_order_relaxed)) return;
+  check_source();
+  run_tasks(deferred_tasks_, pool);
+  ::mprotect(buf_, std::min(deferred_end_, size_), PROT_READ);
+  deferred_ready_.store(true, std::memory_order_release);
 }
 
 void PackedWeights::check_source() const {

@@ -31,16 +31,23 @@ class PackedWeights {
   void add(const Mat& m, int64_t min_rows = 16);
   void add(const ExpertMats& m, int64_t min_rows = 16, bool lazy = false);
   // Allocates and packs everything registered that is not lazy, in parallel. With `source` (the mapped model file
-  // the matrices live in), each range's pages are handed back to the kernel once packed (madvise), so that the
-  // process holds one copy of the weights, not the file's and the packed one; with drop_page_cache they are
-  // also dropped from the page cache (a memory budget, which the page cache would otherwise share).
+  // the matrices live in), the rows to pack are read from the file (pread into per-thread staging buffers) instead
+  // of through the mapping, so the process never maps the file's copy of what it packs and holds one copy of the
+  // weights; they go through the page cache, which keeps them for the next start, except with drop_page_cache
+  // (a memory budget, which the page cache would otherwise share), where they are read past it (O_DIRECT).
   struct Source {
     const uint8_t* base = nullptr;
     size_t size = 0;
     std::string path;
     bool drop_page_cache = false;
   };
-  void build(ThreadPool& pool, const Source* source = nullptr);
+  // defer: the matrices that are not lazy are not packed here but by pack_deferred(); until then find() does not
+  // return them, so the forward pass runs them on the file's layout (the same products: a first token without
+  // waiting for the copy).
+  void build(ThreadPool& pool, const Source* source = nullptr, bool defer = false);
+  // Packs the deferred matrices (once; thread-safe, a no-op after the first call or without any). A pass that is
+  // running on another thread keeps whichever layout it looked up, since find() gives one or the other per call.
+  void pack_deferred(ThreadPool& pool) const;
 
   // The packed copy of the matrix whose row 0 is at `data`, or null. For stacked experts: expert 0's copy;
   // expert e starts packed_bytes(type, rows, cols) * e bytes later. For a lazy stack the bytes of an expert
@@ -76,26 +83,31 @@ class PackedWeights {
     size_t src_row_stride, src_mat_stride;
     size_t offset;  // in buf_
     bool lazy;
+    bool deferred;  // packed by pack_deferred(), not build()
   };
   struct Task {
     const Entry* e;
     int64_t mat, g0, g1;
   };
   void run_tasks(std::span<const Task> tasks, ThreadPool& pool) const;
+  void ensure_staging(int threads) const;  // staging buffers for `threads` workers (allocated once)
   static void add_tasks(const Entry& e, int64_t mat, std::vector<Task>& tasks);
 
   std::vector<Entry> entries_;  // sorted by src after build()
   uint8_t* buf_ = nullptr;
   size_t size_ = 0;
   Source source_;
-  bool has_source_ = false;
-  int fd_ = -1;  // the model file, for dropping packed ranges from the page cache (drop_page_cache)
-  std::unique_ptr<DirectFile> file_;  // the model file, to notice it changed before lazy packing reads it
+  std::unique_ptr<DirectFile> file_;  // the model file (with a source): packing reads its rows from here
+  size_t staging_bytes_ = 0;          // per worker: the source rows of the largest task
+  mutable std::vector<uint8_t*> staging_;  // per pool thread; grown under lazy_mu_ (or in build)
   // Lazy stacks: entry index, and the first of their per-expert ready flags.
   std::vector<size_t> lazy_entry_;
   std::vector<size_t> lazy_first_;
   std::unique_ptr<std::atomic<bool>[]> ready_;
-  mutable std::mutex lazy_mu_;              // one ensure_packed() at a time
+  std::vector<Task> deferred_tasks_;
+  size_t deferred_end_ = 0;  // bytes of buf_ up to the end of the deferred matrices
+  mutable std::atomic<bool> deferred_ready_{false};
+  mutable std::mutex lazy_mu_;              // one ensure_packed() or pack_deferred() at a time
   mutable std::vector<Task> lazy_tasks_;    // guarded by lazy_mu_
   mutable std::vector<uint8_t> queued_;     // per expert flag, guarded by lazy_mu_ (duplicates in one request)
 };

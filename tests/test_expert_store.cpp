@@ -282,6 +282,28 @@ TEST(ExpertStore, ModelFileTruncatedBeforeExpertsArePackedIsAClearError) {
   }
 }
 
+// Packing on use defers the other matrices too: the first step runs them on the file's layout (the packed weights
+// do not hand them out yet) and the second packs them first; the logits are those of packing everything at load.
+TEST(ExpertStore, OtherMatricesArePackedAfterTheFirstStepWhenPackingOnUse) {
+  const std::string dir = moe::test::scratch_dir("store_deferred");
+  auto m = Model::load(synth_model(dir, DType::Q8_0));
+  ThreadPool pool(2);
+  Context eager(*m, pool, {.n_ctx = 64, .pack_experts_on_use = false});
+  Context lazy(*m, pool, {.n_ctx = 64, .pack_experts_on_use = true});
+  const uint8_t* wq = m->layers[0].wq.data;
+  ASSERT_NE(eager.packed_weights()->find(wq), nullptr);
+  EXPECT_EQ(lazy.packed_weights()->find(wq), nullptr);
+  const size_t V = static_cast<size_t>(m->config().n_vocab);
+  std::vector<float> a(V), b(V);
+  for (size_t i = 0; i < 3; ++i) {
+    const std::span<const int32_t> tok(&kPrompt[i], 1);
+    eager.decode(tok, a.data(), false);
+    lazy.decode(tok, b.data(), false);
+    EXPECT_EQ(a, b) << "step " << i;
+    EXPECT_EQ(lazy.packed_weights()->find(wq) != nullptr, i > 0) << "step " << i;
+  }
+}
+
 TEST(ExpertStore, PinFileFromAnotherModelIsAnError) {
   const std::string dir = moe::test::scratch_dir("store_pin");
   auto a = Model::load(synth_model(dir, DType::Q8_0));

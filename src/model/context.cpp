@@ -19,8 +19,8 @@ namespace moe {
 namespace {
 
 // Packed copies of every matrix the forward pass multiplies with (types without a packed layout are skipped);
-// the experts too unless another store serves them, packed eagerly or each on use (lazy). The file's pages of each
-// packed matrix are released; with another store (a memory budget) they also leave the page cache.
+// the experts too unless another store serves them, packed eagerly or each on use (lazy). The rows are read from
+// the file, not through its mapping; with another store (a memory budget) past the page cache.
 std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& pool, bool experts, bool lazy) {
   auto p = std::make_shared<PackedWeights>();
   for (const LayerWeights& lw : m.layers) {
@@ -35,7 +35,8 @@ std::shared_ptr<const PackedWeights> build_packed(const Model& m, ThreadPool& po
   p->add(m.output);
   const GgufFile& f = m.file();
   const PackedWeights::Source src{f.base(), f.file_size(), f.path(), !experts};
-  p->build(pool, f.mapped() ? &src : nullptr);
+  // Packing on use: the other matrices wait for the second step too (the first runs them on the file's layout).
+  p->build(pool, f.mapped() ? &src : nullptr, experts && lazy);
   return p;
 }
 
@@ -225,6 +226,8 @@ int Context::decode_step(std::span<const SeqInput> inputs, float* logits) {
     t += m;
   }
   for (const SeqRun& r : runs_) cache_->prefault(r.seq, r.pos0 + r.n);
+  if (packed_ && stepped_) packed_->pack_deferred(pool_);  // after the first token, not before it
+  stepped_ = true;
   forward(runs_, n);
   for (const SeqRun& r : runs_) cache_->set_n_past(r.seq, r.pos0 + r.n);
   if (logits && n_rows > 0) output_rows(out_rows_.data(), n_rows, logits);

@@ -130,6 +130,7 @@ class Context {
   // Scratch for one step.
   std::vector<int32_t> tokens_, pos_, out_rows_;
   std::vector<SeqRun> runs_;
+  bool stepped_ = false;  // a step has run (the packed weights' deferred matrices are packed from the second on)
   ScratchVector<float> x_, xn_, out_, shexp_, shexp_gate_;
   ScratchVector<uint8_t> act_q_, ffn_scratch_;
   MoeScratch moe_scratch_;

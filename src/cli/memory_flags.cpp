@@ -40,9 +40,9 @@ void MemoryFlags::add_to(CLI::App& app, const char* pack_default) {
       ->capture_default_str()
       ->group(g);
   app.add_option("--pack-experts", pack_experts,
-                 "without --mem-budget, when experts get their repacked copy: 'use' (the prompt's first step runs "
-                 "them on the file's layout and each is packed when next used: a sooner first token) or 'load' (all "
-                 "before the first token)")
+                 "without --mem-budget, when the weights get their repacked copy: 'use' (the prompt's first step "
+                 "runs them on the file's layout, the second packs the non-expert weights and each expert is packed "
+                 "when first used after that: a sooner first token) or 'load' (all before the first token)")
       ->check(CLI::IsMember({"use", "load"}))
       ->capture_default_str()
       ->group(g);

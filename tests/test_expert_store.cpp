@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -321,6 +322,36 @@ TEST(ExpertStore, PinFileFromAnotherModelIsAnError) {
   auto store = make_budget_store(*a, mb, true, 2);
   EXPECT_EQ(store->stats().loads, 2u);  // pinned experts are loaded up front
   EXPECT_EQ(run(*a, store, 2), run(*a, nullptr, 2));
+}
+
+// Requests drawn independently from a skewed popularity (6 layers x 12 experts, top-2, a cache of half the experts,
+// like the bundled model): the best online policy keeps the most popular experts, which needs a frequency estimate
+// over enough uses. The model-shaped half-life (8 uses of an average expert) must beat the slot-count one.
+TEST(CachePolicy, ModelShapedHalfLifeEstimatesPopularityBetter) {
+  const int L = 6, E = 12, k = 2, tokens = 20000;
+  std::mt19937 rng(7);
+  std::vector<double> w(E);
+  for (int e = 0; e < E; ++e) w[static_cast<size_t>(e)] = 1.0 / (1.0 + e);  // Zipf-like
+  std::vector<int32_t> req;
+  std::vector<uint8_t> epoch;
+  for (int t = 0; t < tokens; ++t)
+    for (int l = 0; l < L; ++l) {
+      std::vector<double> p = w;
+      std::shuffle(p.begin(), p.end(), std::mt19937(static_cast<uint32_t>(l)));  // each layer its own hot experts
+      for (int j = 0; j < k; ++j) {
+        const int e = std::discrete_distribution<int>(p.begin(), p.end())(rng);
+        p[static_cast<size_t>(e)] = 0;  // distinct experts per token
+        req.push_back(l * E + e);
+        epoch.push_back(j == 0);
+      }
+    }
+  const int slots = L * E / 2;
+  const double n = static_cast<double>(req.size());
+  const double old_rule = static_cast<double>(simulate_cache(CachePolicyKind::Lfu, slots, req, epoch, {})) / n;
+  const double shaped =
+      static_cast<double>(simulate_cache(CachePolicyKind::Lfu, slots, req, epoch, {}, lfu_half_life(L, E, k))) / n;
+  EXPECT_EQ(lfu_half_life(L, E, k), 8.0 * E / k * L);
+  EXPECT_GT(shaped, old_rule + 0.01) << "old " << old_rule << " shaped " << shaped;
 }
 
 TEST(CachePolicy, FrequencyAwarePoliciesBeatLruOnHotExpertsWithColdBursts) {

@@ -130,6 +130,12 @@ int cmd_cache_sim(int argc, char** argv) {
     }
     top_quarter /= std::max(1, moe_layers);
     const double reuse = pairs > 0 ? reused / pairs : 0;
+    // The model's k as the trace shows it (the mean selections per token and layer), for LFU's half-life.
+    size_t rows = 0;
+    for (const auto& tok : tr.tokens)
+      for (const auto& ids : tok) rows += !ids.empty();
+    const int k = std::max(1, static_cast<int>(std::lround(static_cast<double>(req.size()) / std::max<size_t>(1, rows))));
+    const double half_life = lfu_half_life(moe_layers, E, k);
 
     std::vector<std::pair<int32_t, double>> hot;  // pins: most used first
     if (!pin_from.empty()) {
@@ -167,9 +173,9 @@ int cmd_cache_sim(int argc, char** argv) {
         std::vector<int32_t> pins;
         if (pinned)
           for (size_t i = 0; i < hot.size() && static_cast<double>(i) < pin_frac * slots; ++i) pins.push_back(hot[i].first);
-        for (CachePolicyKind k : {CachePolicyKind::Lru, CachePolicyKind::Lfu, CachePolicyKind::Slru}) {
-          const double hit = static_cast<double>(simulate_cache(k, slots, req, epoch, pins)) / static_cast<double>(req.size());
-          run[std::string(cache_policy_name(k)) + (pinned ? "_pinned" : "")] = hit;
+        for (CachePolicyKind kind : {CachePolicyKind::Lru, CachePolicyKind::Lfu, CachePolicyKind::Slru}) {
+          const double hit = static_cast<double>(simulate_cache(kind, slots, req, epoch, pins, half_life)) / static_cast<double>(req.size());
+          run[std::string(cache_policy_name(kind)) + (pinned ? "_pinned" : "")] = hit;
           if (!json) std::printf(" %8.1f%%", 100 * hit);
         }
       }

@@ -62,6 +62,7 @@ std::shared_ptr<ExpertStore> make_budget_store(const Model& m, const MemoryBudge
   // Never more slots than there are experts: a budget above the model's size holds them all.
   c.cache_bytes = std::min(b.bytes - w.resident - b.reserve, w.expert_slot * (w.experts / std::max<size_t>(1, w.expert_slot) + 1));
   c.policy = b.policy;
+  c.experts_per_token = m.config().n_expert_used;
   c.pack = pack;
   c.io_threads = b.io_threads;
   c.pinned = b.pinned;

@@ -26,11 +26,17 @@ const char* cache_policy_name(CachePolicyKind k) {
   return "?";
 }
 
-CachePolicy::CachePolicy(CachePolicyKind kind, int n_slots) : kind_(kind), meta_(static_cast<size_t>(n_slots)) {
+double lfu_half_life(int moe_layers, int n_expert, int experts_per_token) {
+  if (moe_layers <= 0 || n_expert <= 0 || experts_per_token <= 0) return 0;
+  return std::max(8.0, 8.0 * n_expert / experts_per_token * moe_layers);
+}
+
+CachePolicy::CachePolicy(CachePolicyKind kind, int n_slots, double half_life)
+    : kind_(kind), meta_(static_cast<size_t>(n_slots)) {
   max_protected_ = std::max(1, n_slots * 4 / 5);
-  // Frequencies forget over about as many epochs as the cache has slots: long enough to tell hot experts from a
-  // burst, short enough to follow a change of topic.
-  half_life_ = std::max(8.0, static_cast<double>(n_slots));
+  // Without a model's shape, frequencies forget over about as many epochs as the cache has slots: long enough to
+  // tell hot experts from a burst, short enough to follow a change of topic.
+  half_life_ = half_life > 0 ? half_life : std::max(8.0, static_cast<double>(n_slots));
   ghost_cap_ = 4 * static_cast<size_t>(std::max(n_slots, 1));
 }
 
@@ -112,9 +118,9 @@ int CachePolicy::victim(std::span<const uint8_t> evictable) const {
 }
 
 uint64_t simulate_cache(CachePolicyKind kind, int n_slots, std::span<const int32_t> requests,
-                        std::span<const uint8_t> epoch_starts, std::span<const int32_t> pinned) {
+                        std::span<const uint8_t> epoch_starts, std::span<const int32_t> pinned, double half_life) {
   if (n_slots <= 0) return 0;
-  CachePolicy policy(kind, n_slots);
+  CachePolicy policy(kind, n_slots, half_life);
   std::unordered_map<int32_t, int> where;  // key -> slot
   std::vector<int32_t> key_of(static_cast<size_t>(n_slots), -1);
   std::vector<uint8_t> evictable(static_cast<size_t>(n_slots), 1), permanent(static_cast<size_t>(n_slots), 0);

@@ -61,7 +61,9 @@ CachedExpertStore::CachedExpertStore(CachedStoreConfig cfg)
   slots_.resize(n_slots);
   for (size_t s = 0; s < n_slots; ++s) slots_[s].mem = pool_ + s * slot_bytes_;
   slot_of_.assign(cfg_.layers.size() * static_cast<size_t>(max_expert_), -1);
-  policy_ = CachePolicy(cfg_.policy, static_cast<int>(n_slots));
+  int moe_layers = 0;
+  for (const LayerLayout& l : layout_) moe_layers += l.mats.present();
+  policy_ = CachePolicy(cfg_.policy, static_cast<int>(n_slots), lfu_half_life(moe_layers, max_expert_, cfg_.experts_per_token));
   evictable_.assign(n_slots, 0);
   hint_.assign(cfg_.layers.size(), std::vector<uint8_t>(static_cast<size_t>(max_expert_), 0));
   has_hint_.assign(cfg_.layers.size(), 0);

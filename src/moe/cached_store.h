@@ -25,6 +25,7 @@ struct CachedStoreConfig {
   std::vector<LayerExperts> layers;    // per model layer (absent for dense layers)
   size_t cache_bytes = 0;              // memory for expert slots
   CachePolicyKind policy = CachePolicyKind::Lfu;
+  int experts_per_token = 0;           // the model's k, for the LFU half-life (0: unknown, see CachePolicy)
   bool pack = true;                    // repack types with a packed layout, as the resident path does
   int io_threads = 2;
   std::vector<std::pair<int, int>> pinned;  // (layer, expert) loaded at start and never evicted

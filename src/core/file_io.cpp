@@ -139,6 +139,13 @@ void prefetch_pages(const void* p, size_t n) {
   ::madvise(b, len, MADV_WILLNEED);
 }
 
+void unmap_file_pages(const void* p, size_t n) {
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kPage - 1);
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 void free_pages(uint8_t* p, size_t bytes) {
   if (p) ::munmap(p, bytes);
 }

@@ -89,6 +89,9 @@ void populate_pages(const void* p, size_t n, bool for_write);
 // Asks the kernel to start reading the file pages behind [p, p + n) of a mapping in the background (large reads
 // issued at once instead of a small readahead per page fault).
 void prefetch_pages(const void* p, size_t n);
+// Unmaps the whole pages inside [p, p + n) of a read-only file mapping from this process (the page cache keeps
+// them; touching them again maps them back). Partial pages at either end stay: they may hold a neighbour's bytes.
+void unmap_file_pages(const void* p, size_t n);
 
 // Peak resident set size of this process so far (VmHWM), in bytes; 0 when unknown.
 uint64_t peak_rss_bytes();

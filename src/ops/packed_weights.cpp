@@ -1,8 +1,6 @@
 #include "ops/packed_weights.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <new>
@@ -47,19 +45,6 @@ int PackedWeights::lazy_stack(const uint8_t* data) const {
   return -1;
 }
 
-namespace {
-
-// Drops the whole pages inside [p, p + n) of a read-only file mapping from the process (not from the page cache);
-// touching them again would map them back.
-void unmap_inner_pages(const uint8_t* p, size_t n) {
-  constexpr uintptr_t kPage = 4096;
-  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kPage - 1);
-  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
-}
-
-}  // namespace
-
 // Tasks of up to 64 row groups of one matrix, spread over the pool.
 void PackedWeights::add_tasks(const Entry& e, int64_t mat, std::vector<Task>& tasks) {
   const int64_t groups = (e.rows + kPackRows - 1) / kPackRows;
@@ -96,7 +81,7 @@ void PackedWeights::run_tasks(std::span<const Task> tasks, ThreadPool& pool) con
                 dst + static_cast<size_t>(t.g0) * group_bytes);
     // A first step may have run on the mapped file pages of lazy and deferred matrices: unmap them (they would
     // count as resident).
-    if (e.lazy || e.deferred) unmap_inner_pages(src + static_cast<size_t>(r0) * e.src_row_stride, len);
+    if (e.lazy || e.deferred) unmap_file_pages(src + static_cast<size_t>(r0) * e.src_row_stride, len);
   });
 }
 

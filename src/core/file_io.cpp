@@ -46,6 +46,20 @@ void DirectFile::changed(const std::string& what) const {
   throw Error(path_ + ": the model file " + what + " while it was in use (restart with the new file)");
 }
 
+size_t DirectFile::read_upto(int fd, uint64_t pos, size_t len, uint8_t* dst) const {
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t r = ::pread(fd, dst + done, len - done, static_cast<off_t>(pos + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw Error(path_ + ": read failed at offset " + std::to_string(pos + done) + ": " + std::strerror(errno));
+    }
+    if (r == 0) break;  // end of file
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
 const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) const {
   if (offset > size_ || len > size_ - offset) changed("is shorter than its tensor table says");
   const uint64_t begin = offset & ~uint64_t{kAlign - 1};
@@ -55,17 +69,8 @@ const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) c
   uint8_t* dst = direct ? staging : staging + (offset - begin);
   uint64_t pos = direct ? begin : offset;
   const uint64_t stop = direct ? end : offset + len;
-  size_t done = 0;
-  while (pos + done < stop) {
-    const ssize_t r = ::pread(fd, dst + done, static_cast<size_t>(stop - pos - done), static_cast<off_t>(pos + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw Error(path_ + ": read failed at offset " + std::to_string(pos + done) + ": " + std::strerror(errno));
-    }
-    if (r == 0) break;  // end of file (an O_DIRECT read of the last block stops here)
-    done += static_cast<size_t>(r);
-  }
-  const uint64_t got_end = pos + done;
+  // An O_DIRECT read of the last block stops short at the end of the file.
+  const uint64_t got_end = pos + read_upto(fd, pos, static_cast<size_t>(stop - pos), dst);
   struct stat st {};
   if (got_end < offset + len || ::fstat(fd_, &st) != 0 || static_cast<uint64_t>(st.st_size) != size_ ||
       mtime_ns(st) != mtime_ns_)
@@ -76,16 +81,7 @@ const uint8_t* DirectFile::read(uint64_t offset, size_t len, uint8_t* staging) c
 
 void DirectFile::read_cached(uint64_t offset, size_t len, uint8_t* dst) const {
   if (offset > size_ || len > size_ - offset) changed("is shorter than its tensor table says");
-  size_t done = 0;
-  while (done < len) {
-    const ssize_t r = ::pread(fd_, dst + done, len - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw Error(path_ + ": read failed at offset " + std::to_string(offset + done) + ": " + std::strerror(errno));
-    }
-    if (r == 0) changed("was truncated");
-    done += static_cast<size_t>(r);
-  }
+  if (read_upto(fd_, offset, len, dst) < len) changed("was truncated");
   check_unchanged();
 }
 

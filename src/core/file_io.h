@@ -37,6 +37,8 @@ class DirectFile {
 
  private:
   [[noreturn]] void changed(const std::string& what) const;
+  // pread until len bytes or the end of the file; the bytes read. Throws Error naming the file on a read error.
+  size_t read_upto(int fd, uint64_t pos, size_t len, uint8_t* dst) const;
   std::string path_;
   int fd_ = -1;         // buffered reads (fallback), fstat checks
   int direct_fd_ = -1;  // O_DIRECT, or -1 when the filesystem refuses it
